@@ -1,0 +1,89 @@
+"""Tests exported from nbs/00_core.ipynb by `dg-export-tests`. DO NOT EDIT: edit the notebook."""
+
+from dg_literate.core import *
+
+from fastcore.test import *
+import os, json, random, tempfile
+from pathlib import Path
+import numpy as np, torch
+
+
+def test_seed_reproducible():
+    set_seed(3); a = (random.random(), np.random.rand(), torch.rand(2))
+    set_seed(3); b = (random.random(), np.random.rand(), torch.rand(2))
+    test_eq(a[0], b[0]); test_eq(a[1], b[1]); test_eq(a[2], b[2])
+    set_seed(4); test_ne(torch.rand(2), b[2])
+    test_eq(default_device().type in ("cpu", "cuda"), True)
+
+
+def test_folders():
+    with tempfile.TemporaryDirectory() as t:
+        os.environ["DG_LITERATE_CACHE"] = t
+        test_eq(cache_dir("a", "b"), Path(t)/"a"/"b"); assert (Path(t)/"a"/"b").is_dir()
+        os.environ["DG_LITERATE_RUN_DIR"] = str(Path(t)/"run")
+        test_eq(run_dir("figs"), Path(t)/"run"/"figs")
+        del os.environ["DG_LITERATE_CACHE"], os.environ["DG_LITERATE_RUN_DIR"]
+    root = repo_root()   # notebooks run in nbs/, pytest in the repository
+    assert root is not None and (root/"settings.ini").is_file() and (root/"nbs").is_dir()
+    assert repo_root("/") in (None, root)   # outside a checkout: the editable install's checkout, or None
+
+
+def test_shrink_for_test_only_in_test():
+    old = os.environ.pop("IN_TEST", None)
+    try:
+        ns = dict(epochs=30, seeds=[0, 1, 2])
+        test_eq(shrink_for_test(ns, epochs=1), False); test_eq(ns["epochs"], 30)
+        os.environ["IN_TEST"] = "1"
+        test_eq(shrink_for_test(ns, epochs=1, seeds=[0]), True); test_eq(ns, dict(epochs=1, seeds=[0]))
+        test_fail(lambda: shrink_for_test(ns, lr=0.1), contains="not parameters")
+    finally:
+        if old is None: os.environ.pop("IN_TEST", None)
+        else: os.environ["IN_TEST"] = old
+
+
+def test_metrics_roundtrip():
+    with tempfile.TemporaryDirectory() as t:
+        write_metrics({"acc": torch.tensor(0.5), "n": np.int64(3)}, t, prefix="p/")
+        m = write_metrics({"acc": 0.75, "nan": float("nan")}, t, prefix="p/")
+        test_eq(m, {"p/acc": 0.75, "p/n": 3, "p/nan": None}); test_eq(read_metrics(t), m)
+        test_fail(lambda: write_metrics({"bad": [1, 2]}, t), contains="JSON scalar")
+        test_eq(read_metrics(Path(t)/"missing.json"), {})
+
+
+def test_save_fig_not_published_in_test():
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    with tempfile.TemporaryDirectory() as t:
+        os.environ["DG_LITERATE_RUN_DIR"] = t; old = os.environ.get("IN_TEST"); os.environ["IN_TEST"] = "1"
+        try:
+            fig, ax = plt.subplots(figsize=(1, 1)); ax.plot([0, 1])
+            p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)
+            assert p.exists() and p.parent == Path(t)/"figures"
+            assert not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
+        finally:
+            del os.environ["DG_LITERATE_RUN_DIR"]
+            if old is None: del os.environ["IN_TEST"]
+
+
+def test_hf_offline_respects_user_choice():
+    old = os.environ.get("HF_HUB_OFFLINE")
+    try:
+        os.environ["HF_HUB_OFFLINE"] = "0"; test_eq(hf_offline_defaults(), False)
+        os.environ["HF_HUB_OFFLINE"] = "1"; test_eq(hf_offline_defaults(), True)
+        import huggingface_hub.constants as C; test_eq(C.HF_HUB_OFFLINE, True)
+    finally:
+        if old is None: os.environ.pop("HF_HUB_OFFLINE", None)
+        else: os.environ["HF_HUB_OFFLINE"] = old
+
+
+def test_export_tests_roundtrip():
+    import nbformat
+    with tempfile.TemporaryDirectory() as t:
+        nbs = Path(t)/"nbs"; nbs.mkdir()
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in [
+            "#| default_exp core", "#| pytest_setup\nX = 2", "#| pytest adds\nassert X + 1 == 3", "y = 5",
+            "#| pytest bad_uses_notebook_state\nassert y == 5"]])
+        nbformat.write(nb, nbs/"00_x.ipynb")
+        (f,) = export_tests(nbs, Path(t)/"tests")
+        ns = {}; exec(compile(f.read_text(), str(f), "exec"), ns)
+        ns["test_adds"]()
+        test_fail(ns["test_bad_uses_notebook_state"], contains="'y' is not defined")   # tests cannot lean on notebook state
