@@ -1,0 +1,88 @@
+"""Tests exported from nbs/02_data.ipynb by `dg-export-tests`. DO NOT EDIT: edit the notebook."""
+
+from dg_literate.data import *
+
+from fastcore.test import *
+import os, tempfile, zipfile, hashlib, threading, functools, http.server
+from pathlib import Path
+import numpy as np, torch
+from PIL import Image
+
+def make_tiny_domainbed(root, name="Tiny", domains=("photo", "sketch"), classes=("cat", "dog"), n=3):
+    "Write a tiny DomainBed-layout dataset of random PNGs: root/name/domain/class/i.png."
+    rng = np.random.default_rng(0)
+    for d in domains:
+        for c in classes:
+            p = Path(root)/name/d/c; p.mkdir(parents=True, exist_ok=True)
+            for i in range(n): Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(p/f"{i}.png")
+    return Path(root)/name
+
+
+def test_download_and_verify_local_server():
+    with tempfile.TemporaryDirectory() as t:
+        t = Path(t); src = make_tiny_domainbed(t/"src", name="tiny_extracted")
+        (t/"serve").mkdir()
+        with zipfile.ZipFile(t/"serve"/"tiny.zip", "w") as z:
+            for p in sorted(src.rglob("*.png")): z.write(p, p.relative_to(t/"src"))
+        good = hashlib.md5((t/"serve"/"tiny.zip").read_bytes()).hexdigest()
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(t/"serve"))
+        handler.log_message = lambda *a: None
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_address[1]}/tiny.zip"
+        try:
+            test_fail(lambda: download_and_verify(url, t/"bad", md5="0"*32), contains="checksum mismatch")
+            assert not any((t/"bad").iterdir())                              # nothing left behind
+            spec = DatasetSpec("Tiny", "Tiny", ("photo", "sketch"), ("cat", "dog"), 2,
+                               (Source(url, "tiny.zip", md5=good, extracted="tiny_extracted"),), counts={"photo": 6, "sketch": 6})
+            out = prepare_dataset(spec, t/"data")
+            test_eq(out, t/"data"/"Tiny"); test_eq(len(list(out.rglob("*.png"))), 12)
+            test_fail(lambda: check_counts(DatasetSpec("Tiny", "Tiny", ("photo",), None, 2, counts={"photo": 7}), out), contains="expected 7")
+        finally: srv.shutdown()
+
+
+def test_folder_dataset_and_errors():
+    import shutil
+    with tempfile.TemporaryDirectory() as t:
+        root = make_tiny_domainbed(t)
+        ds = get_dataset(str(root)); test_eq(ds.domains, ["photo", "sketch"]); test_eq(ds.classes, ["cat", "dog"])
+        test_eq(len(ds.items["photo"]), 6); test_eq(ds.labels("photo").tolist(), [0]*3 + [1]*3)
+        x, y, d = ds.subset("sketch")[4]; test_eq((x.size, x.mode, y, d), ((8, 8), "RGB", 1, 1))
+        test_fail(lambda: ds.subset("cartoon"), contains="no domain 'cartoon'")
+        test_fail(lambda: FolderDomainDataset(Path(t)/"nope"), contains="does not exist")
+        test_fail(lambda: FolderDomainDataset(root, domains=["photo", "art"]), contains="domain folder")
+        for p in (root/"sketch"/"dog").iterdir(): p.unlink()
+        test_fail(lambda: FolderDomainDataset(root), contains="has no images")
+        shutil.rmtree(root/"sketch"/"dog")
+        test_fail(lambda: FolderDomainDataset(root), contains="class folder")
+        test_fail(lambda: get_dataset("PACS", root=t), contains="prepare_dataset('PACS'")
+        test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")
+
+
+def test_loo_split_properties():
+    with tempfile.TemporaryDirectory() as t:
+        ds = get_dataset(str(make_tiny_domainbed(t, domains=("a", "b", "c"), n=5)))
+        s = loo_split(ds, "c", seed=1)
+        test_eq(s.sources, ["a", "b"]); test_eq((len(s.train), len(s.val), len(s.test)), (16, 4, 10))
+        for sub_tr, sub_va in zip(s.train.datasets, s.val.datasets):
+            assert not set(sub_tr.indices) & set(sub_va.indices)
+            test_eq(sorted(sub_tr.indices + sub_va.indices), list(range(10)))
+        test_eq([x.indices for x in loo_split(ds, "c", seed=1).val.datasets], [x.indices for x in s.val.datasets])
+        assert [x.indices for x in loo_split(ds, "c", seed=2).val.datasets] != [x.indices for x in s.val.datasets]
+        test_eq({d for *_, d in s.test}, {2})
+        test_fail(lambda: loo_split(ds, "z"), contains="no domain")
+
+
+def test_pacs_counts():
+    root = find_data_root("PACS")
+    if root is None: skip("PACS not found in " + ", ".join(map(str, data_roots())) + ": set DG_LITERATE_DATA")
+    else:
+        pacs = get_dataset("PACS", root)
+        test_eq({d: len(pacs.items[d]) for d in pacs.domains}, {"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929})
+        test_eq(pacs.classes, ["dog", "elephant", "giraffe", "guitar", "horse", "house", "person"])
+        check_counts(SPECS["PACS"], root/"PACS")
+        s = loo_split(pacs, "sketch", seed=0)
+        test_eq(len(s.train) + len(s.val), 2048 + 2344 + 1670); test_eq(len(s.test), 3929)
+        test_close(len(s.val) / (len(s.train) + len(s.val)), 0.2, eps=1e-3)
+        img, y, d = s.test[0]; test_eq((img.mode, d), ("RGB", 3))            # sketch PNGs come back as RGB
+        print(pacs)
