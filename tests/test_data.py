@@ -7,6 +7,7 @@ import os, tempfile, zipfile, hashlib, threading, functools, http.server
 from pathlib import Path
 import numpy as np, torch
 from PIL import Image
+from dg_literate.core import skip
 
 def make_tiny_domainbed(root, name="Tiny", domains=("photo", "sketch"), classes=("cat", "dog"), n=3):
     "Write a tiny DomainBed-layout dataset of random PNGs: root/name/domain/class/i.png."
