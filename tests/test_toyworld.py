@@ -4,6 +4,7 @@ from dg_literate.toyworld import *
 
 from fastcore.test import *
 import re, numpy as np, torch
+from pathlib import Path
 from dg_literate.data import loo_split
 
 
@@ -29,7 +30,7 @@ def test_factor_labels_hold():
     test_close(rgb, torch.tensor(list(COLORS.values()))[f["color"][solid]], eps=0.03)
     # the mask's centroid is the item's position; its area grows with size
     S = 64; ys, xs = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
-    s = torch.tensor(list(SIZES.values()))[f["size"]]; margin = (1 - s * 1.05).clamp(min=0.05) * 0.8
+    s = torch.tensor(list(SIZES.values()))[f["size"]]; margin = (1 - s * 1.05).clamp(0.05, 0.25) * 0.8
     cx = ((f["cx"] * 2 - 1) * margin + 1) / 2 * S - 0.5; cy = (1 - (f["cy"] * 2 - 1) * margin) / 2 * S - 0.5
     area = mask.sum((1, 2))
     mx = (mask * xs).sum((1, 2)) / area; my = (mask * ys).sum((1, 2)) / area
@@ -73,3 +74,39 @@ def test_toyworld_is_a_domain_dataset():
     test_eq(tw.factors("cartoon")["cls"].tolist(), tw.labels("cartoon").tolist())
     assert "seed=1" in s.test.datasets[0].cache_key
     test_fail(lambda: ToyWorld(10, domains=("photo", "oil")), contains="unknown toy-world domain")
+
+
+def test_pretrain_stream_and_resume():
+    import tempfile, dataclasses
+    cfg = dataclasses.replace(TOYCLIP_TINY, steps=6, batch_size=32, warmup=2)
+    x0, c0 = pretrain_batch(cfg, 3); x1, c1 = pretrain_batch(cfg, 3)
+    test_eq(x0, x1); test_eq(c0, c1); test_eq(x0.shape, (32, 3, 64, 64)); assert (pretrain_batch(cfg, 4)[0] != x0).any()
+    caps = sum((pretrain_batch(cfg, s)[1] for s in range(20)), [])
+    photo_share = np.mean([" photo " in f" {c} " for c in caps]) / sum(w for _, w in TEMPLATES if "{type}" in _)
+    assert 0.25 < photo_share < 0.6, photo_share                           # ~40% photos, through the captions that name the type
+    with tempfile.TemporaryDirectory() as t:
+        full, _ = train_toyclip(cfg, progress=False)
+        part, _ = train_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False, stop_at=4, ckpt_every=2)
+        resumed, log = train_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False)
+        test_eq(len(log["loss"]), 6)
+        for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()): test_close(a, b, eps=1e-5)
+
+
+def test_toyclip_loader_roundtrip():
+    import os, tempfile
+    from dg_literate.clip import load_clip, LOCAL_MODELS
+    with tempfile.TemporaryDirectory() as t:
+        old = os.environ.get("DG_LITERATE_CACHE"); os.environ["DG_LITERATE_CACHE"] = t
+        try:
+            folder = build_toyclip(TOYCLIP_TINY, progress=False)
+            assert (folder/"open_clip_config.json").exists() and (folder/"train_log.json").exists() and not (folder/"checkpoint.pt").exists()
+            c = load_clip("toyclip-tiny", device="cpu")
+            assert c.key.startswith("local-dir:") and "toyclip" in LOCAL_MODELS
+            w = ToyWorld(7, seed=5); img = w.image("photo", 2)
+            test_close(c.preprocess(img), to_clip_input(w.images("photo")[2:3])[0], eps=1e-5)
+            m, _ = train_toyclip(TOYCLIP_TINY, progress=False)               # same seed: same weights as the build
+            with torch.no_grad():
+                test_close(c.model.encode_image(c.preprocess(img)[None]), m.encode_image(to_clip_input(w.images("photo")[2:3])), eps=1e-4)
+        finally:
+            if old is None: os.environ.pop("DG_LITERATE_CACHE", None)
+            else: os.environ["DG_LITERATE_CACHE"] = old
