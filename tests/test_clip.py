@@ -3,6 +3,7 @@
 from dg_literate.clip import *
 
 from fastcore.test import *
+from fastcore.xtras import modified_env
 import os, tempfile, json
 from pathlib import Path
 import torch, torch.nn.functional as F, open_clip
@@ -51,16 +52,11 @@ def test_load_clip_roundtrips():
 
 def test_missing_weights_fail_fast_with_instructions():
     import time
-    with tempfile.TemporaryDirectory() as empty_cache:
-        old = os.environ.get("HF_HUB_OFFLINE"); os.environ["HF_HUB_OFFLINE"] = "1"
-        try:
-            t0 = time.time()
-            test_fail(lambda: load_clip("RN50", pretrained="openai", cache_dir=empty_cache, device="cpu"),
-                      contains="pretrained='/path/to/open_clip_pytorch_model.bin'")
-            print(f"failed after {time.time()-t0:.1f}s (model construction included)")
-        finally:
-            if old is None: del os.environ["HF_HUB_OFFLINE"]
-            else: os.environ["HF_HUB_OFFLINE"] = old
+    with tempfile.TemporaryDirectory() as empty_cache, modified_env(HF_HUB_OFFLINE="1"):
+        t0 = time.time()
+        test_fail(lambda: load_clip("RN50", pretrained="openai", cache_dir=empty_cache, device="cpu"),
+                  contains="pretrained='/path/to/open_clip_pytorch_model.bin'")
+        print(f"failed after {time.time()-t0:.1f}s (model construction included)")
 
 
 def test_encode_text_equals_open_clip():
@@ -107,16 +103,11 @@ def test_zero_shot_and_cache():
         cache_key = "toy-images-v1"
         def __len__(self): return 5
         def __getitem__(self, i): g = torch.Generator().manual_seed(i); return torch.rand(3, 32, 32, generator=g), i % 2
-    with tempfile.TemporaryDirectory() as t:
-        old = os.environ.get("DG_LITERATE_CACHE"); os.environ["DG_LITERATE_CACHE"] = t
-        try:
-            clip = LoadedCLIP(m, None, tok, "tiny|seed3")
-            f1, y1 = image_features(clip, Toy(), batch_size=2, progress=False)
-            test_eq(f1.shape, (5, 32)); test_eq(y1.tolist(), [0, 1, 0, 1, 0])
-            test_eq(len(list(Path(t, "features").glob("*.pt"))), 1)
-            calls = []
-            f2, _ = cached({"model": clip.key, "data": Toy.cache_key, "normalize": True}, lambda: calls.append(1))
-            test_eq(calls, []); test_close(f1, f2)                         # served from disk
-        finally:
-            if old is None: del os.environ["DG_LITERATE_CACHE"]
-            else: os.environ["DG_LITERATE_CACHE"] = old
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t):
+        clip = LoadedCLIP(m, None, tok, "tiny|seed3")
+        f1, y1 = image_features(clip, Toy(), batch_size=2, progress=False)
+        test_eq(f1.shape, (5, 32)); test_eq(y1.tolist(), [0, 1, 0, 1, 0])
+        test_eq(len(list(Path(t, "features").glob("*.pt"))), 1)
+        calls = []
+        f2, _ = cached({"model": clip.key, "data": Toy.cache_key, "normalize": True}, lambda: calls.append(1))
+        test_eq(calls, []); test_close(f1, f2)                         # served from disk

@@ -3,6 +3,7 @@
 from dg_literate.core import *
 
 from fastcore.test import *
+from fastcore.xtras import modified_env
 import os, json, random, tempfile
 from pathlib import Path
 import numpy as np, torch
@@ -17,28 +18,21 @@ def test_seed_reproducible():
 
 
 def test_folders():
-    with tempfile.TemporaryDirectory() as t:
-        os.environ["DG_LITERATE_CACHE"] = t
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t, DG_LITERATE_RUN_DIR=str(Path(t)/"run")):
         test_eq(cache_dir("a", "b"), Path(t)/"a"/"b"); assert (Path(t)/"a"/"b").is_dir()
-        os.environ["DG_LITERATE_RUN_DIR"] = str(Path(t)/"run")
         test_eq(run_dir("figs"), Path(t)/"run"/"figs")
-        del os.environ["DG_LITERATE_CACHE"], os.environ["DG_LITERATE_RUN_DIR"]
     root = repo_root()   # notebooks run in nbs/, pytest in the repository
     assert root is not None and (root/"settings.ini").is_file() and (root/"nbs").is_dir()
     assert repo_root("/") in (None, root)   # outside a checkout: the editable install's checkout, or None
 
 
 def test_shrink_for_test_only_in_test():
-    old = os.environ.pop("IN_TEST", None)
-    try:
-        ns = dict(epochs=30, seeds=[0, 1, 2])
+    ns = dict(epochs=30, seeds=[0, 1, 2])
+    with modified_env("IN_TEST"):
         test_eq(shrink_for_test(ns, epochs=1), False); test_eq(ns["epochs"], 30)
-        os.environ["IN_TEST"] = "1"
+    with modified_env(IN_TEST="1"):
         test_eq(shrink_for_test(ns, epochs=1, seeds=[0]), True); test_eq(ns, dict(epochs=1, seeds=[0]))
         test_fail(lambda: shrink_for_test(ns, lr=0.1), contains="not parameters")
-    finally:
-        if old is None: os.environ.pop("IN_TEST", None)
-        else: os.environ["IN_TEST"] = old
 
 
 def test_metrics_roundtrip():
@@ -52,27 +46,17 @@ def test_metrics_roundtrip():
 
 def test_save_fig_not_published_in_test():
     import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-    with tempfile.TemporaryDirectory() as t:
-        os.environ["DG_LITERATE_RUN_DIR"] = t; old = os.environ.get("IN_TEST"); os.environ["IN_TEST"] = "1"
-        try:
-            fig, ax = plt.subplots(figsize=(1, 1)); ax.plot([0, 1])
-            p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)
-            assert p.exists() and p.parent == Path(t)/"figures"
-            assert not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
-        finally:
-            del os.environ["DG_LITERATE_RUN_DIR"]
-            if old is None: del os.environ["IN_TEST"]
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_RUN_DIR=t, IN_TEST="1"):
+        fig, ax = plt.subplots(figsize=(1, 1)); ax.plot([0, 1])
+        p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)
+        assert p.exists() and p.parent == Path(t)/"figures"
+        assert not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
 
 
 def test_hf_offline_respects_user_choice():
-    old = os.environ.get("HF_HUB_OFFLINE")
-    try:
-        os.environ["HF_HUB_OFFLINE"] = "0"; test_eq(hf_offline_defaults(), False)
-        os.environ["HF_HUB_OFFLINE"] = "1"; test_eq(hf_offline_defaults(), True)
-        import huggingface_hub.constants as C; test_eq(C.HF_HUB_OFFLINE, True)
-    finally:
-        if old is None: os.environ.pop("HF_HUB_OFFLINE", None)
-        else: os.environ["HF_HUB_OFFLINE"] = old
+    with modified_env(HF_HUB_OFFLINE="0"): test_eq(hf_offline_defaults(), False)
+    with modified_env(HF_HUB_OFFLINE="1"): test_eq(hf_offline_defaults(), True)
+    import huggingface_hub.constants as C; test_eq(C.HF_HUB_OFFLINE, True)
 
 
 def test_export_tests_roundtrip():

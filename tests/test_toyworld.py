@@ -3,6 +3,7 @@
 from dg_literate.toyworld import *
 
 from fastcore.test import *
+from fastcore.xtras import modified_env
 import re, numpy as np, torch
 from pathlib import Path
 from dg_literate.data import loo_split
@@ -95,18 +96,13 @@ def test_pretrain_stream_and_resume():
 def test_toyclip_loader_roundtrip():
     import os, tempfile
     from dg_literate.clip import load_clip, LOCAL_MODELS
-    with tempfile.TemporaryDirectory() as t:
-        old = os.environ.get("DG_LITERATE_CACHE"); os.environ["DG_LITERATE_CACHE"] = t
-        try:
-            folder = build_toyclip(TOYCLIP_TINY, progress=False)
-            assert (folder/"open_clip_config.json").exists() and (folder/"train_log.json").exists() and not (folder/"checkpoint.pt").exists()
-            c = load_clip("toyclip-tiny", device="cpu")
-            assert c.key.startswith("local-dir:") and "toyclip" in LOCAL_MODELS
-            w = ToyWorld(7, seed=5); img = w.image("photo", 2)
-            test_close(c.preprocess(img), to_clip_input(w.images("photo")[2:3])[0], eps=1e-5)
-            m, _ = train_toyclip(TOYCLIP_TINY, progress=False)               # same seed: same weights as the build
-            with torch.no_grad():
-                test_close(c.model.encode_image(c.preprocess(img)[None]), m.encode_image(to_clip_input(w.images("photo")[2:3])), eps=1e-4)
-        finally:
-            if old is None: os.environ.pop("DG_LITERATE_CACHE", None)
-            else: os.environ["DG_LITERATE_CACHE"] = old
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t):
+        folder = build_toyclip(TOYCLIP_TINY, progress=False)
+        assert (folder/"open_clip_config.json").exists() and (folder/"train_log.json").exists() and not (folder/"checkpoint.pt").exists()
+        c = load_clip("toyclip-tiny", device="cpu")
+        assert c.key.startswith("local-dir:") and "toyclip" in LOCAL_MODELS
+        w = ToyWorld(7, seed=5); img = w.image("photo", 2)
+        test_close(c.preprocess(img), to_clip_input(w.images("photo")[2:3])[0], eps=1e-5)
+        m, _ = train_toyclip(TOYCLIP_TINY, progress=False)               # same seed: same weights as the build
+        with torch.no_grad():
+            test_close(c.model.encode_image(c.preprocess(img)[None]), m.encode_image(to_clip_input(w.images("photo")[2:3])), eps=1e-4)
