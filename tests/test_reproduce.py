@@ -27,6 +27,11 @@ def test_runner_end_to_end():
         register_paper(demo_notebook(nbs))
         try:
             test_eq(notebook_parameters(nbs/"99_demo.ipynb")["n"]["help"], "how many things")
+            for k, paper in list(discover().items()):                        # every paper notebook's parameters parse
+                if k != "demo": notebook_parameters(nbs_dir()/paper.notebook)
+            bad = nbformat.read(str(nbs/"99_demo.ipynb"), 4); cell = next(c for c in bad.cells if "parameters" in c.metadata.get("tags", []))
+            cell.source += '\nroot: str = ""  # "" = the default'; nbformat.write(bad, str(nbs/"98_bad.ipynb"))
+            test_fail(lambda: notebook_parameters(nbs/"98_bad.ipynb"), contains="['root']")
             out = run_paper("demo", nbs=nbs, runs=runs, overrides={"n": 5}, progress=False)
             test_eq(out, runs/"99_demo"/"demo_n=5"); test_eq(read_metrics(out)["demo/double"], 10)
             test_eq(json.loads((out/"params.json").read_text())["params"], {"n": 5})
