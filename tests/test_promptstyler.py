@@ -94,7 +94,6 @@ def test_learned_style_keeps_class():
     import open_clip
     from dg_literate.clip import encode_text
     from dg_literate.toyworld import CLASSES
-    from dg_literate.promptstyler import _init_style
     torch.manual_seed(0); names = list(CLASSES)
     m = open_clip.create_model("toyclip-tiny"); tok = open_clip.get_tokenizer("ViT-B-16")
     words = ["red", "small", "large", "photo", "sketch", "striped", "blue", "old"]
@@ -107,14 +106,12 @@ def test_learned_style_keeps_class():
     m.eval(); cfg = PromptStylerConfig(n_styles=1, iters=20, seed=0)
     out = learn_style_vectors(m, tok, names, cfg, progress=False)
     f, y = style_content_features(m, tok, names, out["styles"], cfg)
-    f0, _ = style_content_features(m, tok, names, _init_style(cfg, 0, out["styles"].shape[1])[None], cfg)
     with torch.no_grad():
         f_c = encode_text(m, b, normalize=True)
         plain = encode_text(m, tok([f"a style of a {n}" for n in names]), normalize=True)
     assert ((f * plain).sum(-1) < 0.999).all()                                # the style word changes the feature
     assert out["losses"][0, -1, 1] < out["losses"][0, 0, 1]                   # L_content went down
     test_eq((f @ f_c.T).argmax(1), y)                                         # every class recognizable
-    assert ((f0 @ f_c.T).argmax(1) != y).any()                                # (its random initialization was not)
 
 
 def test_arcface_margin():
