@@ -26,6 +26,19 @@ def test_folders():
     assert repo_root("/") in (None, root)   # outside a checkout: the editable install's checkout, or None
 
 
+def test_shipped_weights_checked():
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t):
+        test_fail(lambda: shipped_weights("toyx"), contains="dg-reproduce build toyx")
+        d = Path(t)/"toyx"; d.mkdir(); (d/"w.bin").write_bytes(b"12345"); (d/"sub").mkdir(); (d/"sub"/"c.json").write_text("{}")
+        man = write_manifest(d, device="cpu", seconds=1.5)
+        test_eq(sorted(man["files"]), ["sub/c.json", "w.bin"]); test_eq(man["device"], "cpu")
+        test_eq(shipped_weights("toyx"), d)
+        (d/"w.bin").write_bytes(b"12346")
+        test_fail(lambda: shipped_weights("toyx"), contains="corrupt")
+        (d/"w.bin").unlink()
+        test_fail(lambda: shipped_weights("toyx"), contains="missing")
+
+
 def test_shrink_for_test_only_in_test():
     ns = dict(epochs=30, seeds=[0, 1, 2])
     with modified_env("IN_TEST"):

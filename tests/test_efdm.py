@@ -167,6 +167,11 @@ def test_style_transfer_pieces():
     test_close(style_loss("adain", adain(a, b), b), 0, eps=1e-6)                 # moment loss is zero at the AdaIN output
     assert style_loss("efdm", adain(a, b), b) > 0                               # ... but AdaIN does not zero the EFD loss
     test_fail(lambda: vgg_encoder("/nonexistent.pth"), contains="not found")
+    enc = resnet_encoder(""); dec = style_decoder(3, enc.channels, enc.first_down)            # a random ResNet: shapes only
+    fs = encode_all(enc, x)
+    test_eq([f.shape[1:] for f in fs], [(64, 16, 16), (64, 8, 8), (128, 4, 4)]); test_eq(enc.channels, [64, 64, 128])
+    test_eq(dec(fs[-1]).shape, x.shape); assert all(not p.requires_grad for p in enc.parameters())
+    test_eq(resnet_encoder("", "resnet50").channels, [64, 256, 512])                          # widths read off the stages
 
 
 def test_efdmix_gather_equals_efdmix():

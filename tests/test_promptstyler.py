@@ -95,7 +95,8 @@ def test_learned_style_keeps_class():
     from dg_literate.clip import encode_text
     from dg_literate.toyworld import CLASSES
     torch.manual_seed(0); names = list(CLASSES)
-    m = open_clip.create_model("toyclip-tiny"); tok = open_clip.get_tokenizer("ViT-B-16")
+    from dg_literate.toyclip import TOYCLIP_TINY
+    m = open_clip.CLIP(**TOYCLIP_TINY.model_cfg()); tok = open_clip.get_tokenizer("ViT-B-16")   # untrained: the test trains its text tower
     words = ["red", "small", "large", "photo", "sketch", "striped", "blue", "old"]
     a = tok([t.format(w=w, n=n) for n in names for w in words for t in ("a {w} {n}", "a {w} of a {n}", "the {n} in {w}")]); b = tok(names)
     lab = torch.arange(len(names)).repeat_interleave(3 * len(words))

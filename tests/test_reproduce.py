@@ -3,7 +3,7 @@
 from dg_literate.reproduce import *
 
 from fastcore.test import *
-import io, os, json, tempfile, contextlib
+import io, os, json, tempfile, contextlib, importlib, inspect
 from pathlib import Path
 import nbformat
 from nbformat.v4 import new_notebook, new_code_cell
@@ -52,6 +52,14 @@ def test_runner_end_to_end():
             md = write_results(rows, runs)
             assert "| demo | twice n |  | 8 | 8.0 | `demo/double` |" in md and (runs/"results.csv").exists()
         finally: PAPERS.pop("demo", None)
+
+
+def test_build_command():
+    with tempfile.TemporaryDirectory() as t:
+        test_fail(lambda: build_model("toyvgg"), contains="unknown model")
+        with contextlib.redirect_stderr(io.StringIO()): test_fail(lambda: main(["build", "toyvgg"]), exc=SystemExit)
+        for name, (mod, fn, cfg) in BUILDS.items():                               # each recipe is importable and takes out/device
+            f = getattr(importlib.import_module(mod), fn); assert {"out", "device"} <= set(inspect.signature(f).parameters), name
 
 
 def test_benchmarks_are_discovered():

@@ -1,4 +1,4 @@
-"""Tests exported from nbs/04_toyldm.ipynb by `dg-export-tests`. DO NOT EDIT: edit the notebook."""
+"""Tests exported from nbs/05_toyldm.ipynb by `dg-export-tests`. DO NOT EDIT: edit the notebook."""
 
 from dg_literate.toyldm import *
 
@@ -19,8 +19,24 @@ def test_toyldm_roundtrip_and_img2img():
     test_eq(ldm.img2img(x[:2], caps[:2], 0.5, 4, generator=torch.Generator().manual_seed(1)), ldm.img2img(x[:2], caps[:2], 0.5, 4, generator=torch.Generator().manual_seed(1)))
     test_eq(ldm.img2img(None, caps[:2], steps=3).shape, (2, 3, 64, 64))             # text-to-image
     with tempfile.TemporaryDirectory() as t:                                        # a copied folder loads by path
-        shutil.copytree(build_toyldm(TOYLDM_TINY), Path(t)/"m"); test_eq(load_ldm(str(Path(t)/"m")).encode(x[:1]).shape, (1, 8, 8, 8))
+        shutil.copytree(ldm_dir("toyldm-tiny"), Path(t)/"m"); test_eq(load_ldm(str(Path(t)/"m")).encode(x[:1]).shape, (1, 8, 8, 8))
         (Path(t)/"empty").mkdir(); test_fail(lambda: load_ldm(str(Path(t)/"empty")), contains="neither a toyldm folder")
+
+
+def test_img2img_with_a_noise_oracle_returns_its_input():
+    ldm = load_ldm("toyldm-tiny"); x = ldm_batch(TOYLDM_TINY, 0)[0][:3]
+    test_eq(ldm.scheduler.config.clip_sample, False)
+    z0, seen = ldm.encode(x), []
+    noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(7))          # what img2img draws with this generator
+    ldm.eps = lambda z, t, c: noise.repeat(len(z) // len(noise), 1, 1, 1)              # the oracle (batch doubled for guidance)
+    dec = ldm.decode
+    ldm.decode = lambda z, size=None: seen.append(z) or dec(z, size)
+    ldm.img2img(x, ["a sketch of a star"] * 3, strength=0.5, steps=10, generator=torch.Generator().manual_seed(7))
+    test_close(seen[0], z0, eps=1e-3)
+    from diffusers import DDIMScheduler
+    ldm.scheduler = DDIMScheduler.from_config(ldm.scheduler.config, clip_sample=True); seen.clear()   # v1's scheduler: the clamp destroys the latent
+    ldm.img2img(x, ["a sketch of a star"] * 3, strength=0.5, steps=10, generator=torch.Generator().manual_seed(7))
+    assert (seen[0] - z0).pow(2).mean().sqrt() > 0.05
 
 
 def test_stable_diffusion_path_on_a_tiny_folder():
@@ -35,3 +51,13 @@ def test_stable_diffusion_path_on_a_tiny_folder():
         z = sd.encode(x); test_eq(z.shape, (2, 4, 16, 16)); test_eq(sd.decode(z, 48).shape, (2, 3, 48, 48))
         test_eq(sd.encode_text(["a circle"]).shape, (1, 16, 32))
         test_eq(any(p.requires_grad for p in sd.unet.parameters()), False)
+
+
+def test_shipped_toyldm_gates_small():
+    from dg_literate.core import ShippedWeightsError
+    try: ldm = load_ldm("toyldm")
+    except ShippedWeightsError as e: raise AssertionError(f"toyldm must ship with the package: {e}")
+    r = ldm_gates(ldm, n=28, steps=10)
+    assert r["recon_ratio"] >= 0.85, r
+    assert r["class_t2i"] >= 55 and r["domain_t2i"] >= 55, r
+    assert r["img2img_class_ratio"] >= 0.65 and r["domain_img2img"] >= 35, r

@@ -77,32 +77,14 @@ def test_toyworld_is_a_domain_dataset():
     test_fail(lambda: ToyWorld(10, domains=("photo", "oil")), contains="unknown toy-world domain")
 
 
-def test_pretrain_stream_and_resume():
-    import tempfile, dataclasses
-    cfg = dataclasses.replace(TOYCLIP_TINY, steps=6, batch_size=32, warmup=2)
-    x0, c0 = pretrain_batch(cfg, 3); x1, c1 = pretrain_batch(cfg, 3)
-    test_eq(x0, x1); test_eq(c0, c1); test_eq(x0.shape, (32, 3, 64, 64)); assert (pretrain_batch(cfg, 4)[0] != x0).any()
-    caps = sum((pretrain_batch(cfg, s)[1] for s in range(20)), [])
-    photo_share = np.mean([" photo " in f" {c} " for c in caps]) / sum(w for _, w in TEMPLATES if "{type}" in _)
-    assert 0.25 < photo_share < 0.6, photo_share                           # ~50% photos, through the captions that name the type
-    with tempfile.TemporaryDirectory() as t:
-        full, _ = train_toyclip(cfg, progress=False)
-        part, _ = train_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False, stop_at=4, ckpt_every=2)
-        resumed, log = train_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False)
-        test_eq(len(log["loss"]), 6)
-        for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()): test_close(a, b, eps=1e-5)
-
-
-def test_toyclip_loader_roundtrip():
-    import os, tempfile
-    from dg_literate.clip import load_clip, LOCAL_MODELS
-    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t):
-        folder = build_toyclip(TOYCLIP_TINY, progress=False)
-        assert (folder/"open_clip_config.json").exists() and (folder/"train_log.json").exists() and not (folder/"checkpoint.pt").exists()
-        c = load_clip("toyclip-tiny", device="cpu")
-        assert c.key.startswith("local-dir:") and "toyclip" in LOCAL_MODELS
-        w = ToyWorld(7, seed=5); img = w.image("photo", 2)
-        test_close(c.preprocess(img), to_clip_input(w.images("photo")[2:3])[0], eps=1e-5)
-        m, _ = train_toyclip(TOYCLIP_TINY, progress=False)               # same seed: same weights as the build
-        with torch.no_grad():
-            test_close(c.model.encode_image(c.preprocess(img)[None]), m.encode_image(to_clip_input(w.images("photo")[2:3])), eps=1e-4)
+def test_web_stream():
+    x0, c0, f0 = web_batch(3, 32); x1, c1, f1 = web_batch(3, 32)
+    test_eq(x0, x1); test_eq(c0, c1); test_eq(x0.shape, (32, 3, 64, 64)); assert (web_batch(4, 32)[0] != x0).any()
+    for i in range(32):                                                     # slot i's image, caption and factors belong together
+        assert not any(c in c0[i] for c in CLASSES if c != CLASSES[f0["cls"][i]]), (c0[i], f0["cls"][i])   # some templates name no class
+        d, k = f0["domain"][i], 3 * 32 + i
+        test_eq(x0[i], render_items(1000, d, [k])[0])
+    doms = sum((web_batch(s, 64)[2]["domain"] for s in range(30)), [])
+    share = {d: doms.count(d) / len(doms) for d, _ in WEB_MIX}
+    assert 0.43 < share["photo"] < 0.57 and share["sketch"] < 0.1, share
+    test_fail(lambda: web_batch(0, 4, mix=(("photograph", 1.0),)), contains="unknown toy-world domain")
