@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['set_seed', 'default_device', 'repo_root', 'cache_dir', 'in_test', 'run_dir', 'ShippedWeightsError', 'weights_root',
            'write_manifest', 'shipped_weights', 'shrink_for_test', 'read_metrics', 'write_metrics', 'save_fig',
-           'hub_reachable', 'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli']
+           'hub_reachable', 'hf_offline_defaults', 'skip', 'known_failure', 'export_tests', 'export_tests_cli']
 
 # %% ../nbs/00_core.ipynb #72441aec
 def set_seed(seed:int, # seed for `random`, NumPy and torch
@@ -186,6 +186,12 @@ def skip(msg:str):
     if "PYTEST_CURRENT_TEST" in os.environ:
         import pytest; pytest.skip(msg)
     print(f"SKIPPED: {msg}")
+
+def known_failure(msg:str):
+    "A measured gate that fails: `pytest.xfail` under pytest (reported, not hidden), a printed note in a notebook."
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        import pytest; pytest.xfail(msg)
+    print(f"KNOWN FAILURE: {msg}")
 
 _HEADER = '"""Tests exported from {nb} by `dg-export-tests`. DO NOT EDIT: edit the notebook."""\n'
 

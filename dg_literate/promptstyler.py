@@ -240,9 +240,10 @@ def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (rand
     import open_clip
     from dg_literate.core import default_device
     device = torch.device(device) if device else default_device()
+    from dg_literate.clip import LOCAL_MODELS, load_clip
     torch.manual_seed(0)
-    model = open_clip.create_model(model_name, device=device).eval()
-    tok = open_clip.get_tokenizer(model_name)
+    if model_name in LOCAL_MODELS: c = load_clip(model_name, device=device); model, tok = c.model, c.tokenizer   # the project's models
+    else: model, tok = open_clip.create_model(model_name, device=device).eval(), open_clip.get_tokenizer(model_name)
     cfg = PromptStylerConfig(iters=iters)
     star = token_id(tok, cfg.placeholder); tokens = tok(style_prompts(list(classnames))).to(device)
     D = text_tower(model).token_embedding.weight.shape[1]

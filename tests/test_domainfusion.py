@@ -121,7 +121,7 @@ def test_style_content_split_and_recombination():
     ldm = load_ldm("toyldm-tiny")                                                # ... and, through the LDM, the image back
     x = torch.randint(0, 256, (3, 3, 64, 64), dtype=torch.uint8)
     z = ldm.encode(x)
-    test_eq(ldm.decode(style_content_combine(*style_content_split(z))), ldm.decode(z))
+    assert (ldm.decode(style_content_combine(*style_content_split(z))).int() - ldm.decode(z).int()).abs().max() <= 1   # float round-off may flip a rounding
 
 
 def test_select_candidate_picks_farthest_style_closest_content():
@@ -151,7 +151,7 @@ def test_online_augment_shapes_and_identity():
         def encode(self, im): return self.l.encode(im)
         def decode(self, z, size=None): return self.l.decode(z, size)
     e = online_augment(_Echo(ldm), x, ps, steps=4)
-    test_eq(e.images, ldm.decode(ldm.encode(x), 32))                             # recombining the input's own style and content gives its reconstruction back
+    assert (e.images.int() - ldm.decode(ldm.encode(x), 32).int()).abs().max() <= 1                             # recombining the input's own style and content gives its reconstruction back
     gen, gy = offline_generate(ldm, x, y, ["circle", "square", "triangle"], ["photo"], per_image=2, steps=4, progress=False)
     test_eq(gen.shape, (6, 3, 32, 32)); test_eq(gy, torch.tensor([0, 0, 1, 1, 2, 2]))
 
