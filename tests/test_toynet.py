@@ -3,7 +3,7 @@
 from dg_literate.toynet import *
 
 from fastcore.test import *
-from dg_literate.core import known_failure
+from dg_literate.core import known_failure, shipped_weights
 from fastcore.xtras import modified_env
 import dataclasses, json, tempfile, torch
 from pathlib import Path
