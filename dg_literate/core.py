@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['set_seed', 'default_device', 'repo_root', 'cache_dir', 'in_test', 'run_dir', 'ShippedWeightsError', 'weights_root',
            'write_manifest', 'shipped_weights', 'shrink_for_test', 'read_metrics', 'write_metrics', 'save_fig',
-           'hub_reachable', 'hf_offline_defaults', 'skip', 'known_failure', 'export_tests', 'export_tests_cli']
+           'hub_reachable', 'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
 
 # %% ../nbs/00_core.ipynb #72441aec
 def set_seed(seed:int, # seed for `random`, NumPy and torch
@@ -187,12 +187,6 @@ def skip(msg:str):
         import pytest; pytest.skip(msg)
     print(f"SKIPPED: {msg}")
 
-def known_failure(msg:str):
-    "A measured gate that fails: `pytest.xfail` under pytest (reported, not hidden), a printed note in a notebook."
-    if "PYTEST_CURRENT_TEST" in os.environ:
-        import pytest; pytest.xfail(msg)
-    print(f"KNOWN FAILURE: {msg}")
-
 _HEADER = '"""Tests exported from {nb} by `dg-export-tests`. DO NOT EDIT: edit the notebook."""\n'
 
 def _test_source(nb_path:Path, cells, module:str|None) -> str|None:
@@ -236,3 +230,10 @@ def export_tests(nbs_path:Path|str|None=None, # notebooks folder (default: the p
 def export_tests_cli():
     "Console script `dg-export-tests`."
     for f in export_tests(): print(f"exported {f.relative_to(repo_root())}")
+
+# %% ../nbs/00_core.ipynb #7868488b
+def known_failure(msg:str):
+    "A measured gate that fails: `pytest.xfail` under pytest (reported, not hidden), a printed note in a notebook."
+    if "PYTEST_CURRENT_TEST" in os.environ:
+        import pytest; pytest.xfail(msg)
+    print(f"KNOWN FAILURE: {msg}")
