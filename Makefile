@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 # hash of the files nbdev_export / dg-export-tests / nbdev_clean write; any change means drift
 TREE_HASH = find dg_literate tests nbs -type f \( -name '*.py' -o -name '*.ipynb' \) -not -path '*/.ipynb_checkpoints/*' -not -path '*/__pycache__/*' | sort | xargs md5sum | md5sum
 
-.PHONY: install export clean-nbs test reproduce bench
+.PHONY: install export clean-nbs test dry-run reproduce bench
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install
 	@echo "export and clean leave the tree unchanged"
 	HF_HUB_OFFLINE=1 $(BIN)/nbdev_test --n_workers 1 --timing
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
+	HF_HUB_OFFLINE=1 $(BIN)/dg-reproduce --runs runs/dry dry-run
+
+# the paper settings only: every parameter file under nbs/params/ at real shapes and tiny sizes
+dry-run: install
+	HF_HUB_OFFLINE=1 $(BIN)/dg-reproduce --runs runs/dry dry-run
 
 # the main job: every registered paper notebook with its default (toy-world) parameters
 reproduce: install

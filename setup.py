@@ -30,7 +30,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
-    package_data={cfg['lib_name']: ['weights/*/*', 'weights/*/*/*']},   # the shipped stand-in models
+    package_data={cfg['lib_name']: ['weights/*/*', 'weights/*/*/*', 'assets/*']},   # the shipped stand-in models, class lists
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],

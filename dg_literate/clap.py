@@ -356,10 +356,12 @@ def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
            x:torch.Tensor, # clean pixels, (B,3,H,W) in [0,1]
            y:torch.Tensor, # true labels, (B,)
            kind:str="PGD-20", # FGSM, PGD-20 or CW-20
-           eps:float=0.031, generator:torch.Generator|None=None) -> torch.Tensor: # adversarial pixels
+           eps:float=0.031, generator:torch.Generator|None=None,
+           steps:int|None=None) -> torch.Tensor: # iterations (None: the attack's own); adversarial pixels
     "The official L-inf attacks: sign-gradient ascent, projected to the eps-ball around x and to [0,1]."
     if kind not in ATTACKS: raise ValueError(f"unknown attack {kind!r}; one of {list(ATTACKS)}")
-    steps, loss_kind = ATTACKS[kind]
+    own, loss_kind = ATTACKS[kind]
+    steps = own if own == 1 or steps is None else steps
     step = eps if steps == 1 else eps / 10
     xa = x.clone()
     if steps > 1: xa = (x + (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device) * eps).clamp(0, 1)   # random start
@@ -420,18 +422,3 @@ def bench_clap(model_name:str="toyclip", # a project-built model, or an open_cli
                 f"(per-step time x steps) -> {res['speedup_full']:.1f}x")
     print(msg)
     return res
-
-# %% ../nbs/30_clap.ipynb #a0aa7815
-from .reproduce import Claim, Paper, register_paper
-_ = register_paper(Paper(
-    key="clap", notebook="30_clap.ipynb",
-    title="CLAP: Isolating Content from Style through Contrastive Learning with Augmented Prompts",
-    citation="Cai et al., ECCV 2024", url="https://arxiv.org/abs/2311.16445", params="params/clap_toy.yaml",
-    claims=[Claim("average ZS(C) accuracy, CLIP", "clap/toyworld/CLIP/ZS(C)", 77.4, "toy world, toyclip (paper: ViT-B/16, 4-dataset average)"),
-            Claim("average ZS(C) accuracy, CLAP", "clap/toyworld/CLAP/ZS(C)", 79.9, "toy world, toyclip (paper: ViT-B/16, 4-dataset average)"),
-            Claim("average ZS(NC) accuracy, CLIP", "clap/toyworld/CLIP/ZS(NC)", 70.4, "toy world, toyclip (paper: ViT-B/16)"),
-            Claim("average ZS(NC) accuracy, CLAP", "clap/toyworld/CLAP/ZS(NC)", 76.1, "toy world, toyclip (paper: ViT-B/16)"),
-            Claim("range R over C/PC/CP, CLIP", "clap/toyworld/CLIP/R", 2.7, "toy world, toyclip (paper: ViT-B/16)", unit="points"),
-            Claim("range R over C/PC/CP, CLAP", "clap/toyworld/CLAP/R", 1.1, "toy world, toyclip (paper: ViT-B/16)", unit="points"),
-            Claim("average ZS(C) accuracy, Im.Aug", "clap/toyworld/Im.Aug/ZS(C)", None, "toy world, toyclip"),
-            Claim("training speed-up, cached features vs re-encoding", "clap/bench/speedup_per_step", None, "per step, toyclip", unit="x")]))

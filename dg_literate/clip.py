@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 import torch, torch.nn.functional as F
 from tqdm import tqdm
-from .core import cache_dir, default_device, hf_offline_defaults
+from .core import cache_dir, default_device, hf_offline_defaults, resolve_device
 
 # %% auto #0
 __all__ = ['LOCAL_MODELS', 'LoadedCLIP', 'WeightsNotFound', 'register_local_model', 'register_model_config', 'save_local_dir',
@@ -67,6 +67,19 @@ def _weights_help(name, pretrained, err) -> str:
             f"  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded hub repo\n"
             f"or set HF_HUB_OFFLINE=0 on a machine with network access. (open_clip said: {str(err)[:300]})")
 
+def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
+    "The real cause of a failed model creation: an unreadable file, another architecture's checkpoint, or missing weights."
+    msg, first = str(e), str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    if pretrained and Path(pretrained).is_file():
+        if any(k in msg for k in ("size mismatch", "Missing key", "Unexpected key", "state_dict")):
+            lines = [l.strip() for l in msg.splitlines() if l.strip()][:4]
+            return ValueError(f"{pretrained} is not a checkpoint of open_clip {name!r} (another architecture?): " + " | ".join(lines)[:600])
+        return ValueError(f"{pretrained} could not be read as a checkpoint (a torch .pt/.bin/.pth or .safetensors file with "
+                          f"open_clip's state_dict): {type(e).__name__}: {first}")
+    missing = isinstance(e, (FileNotFoundError, ConnectionError, OSError)) or any(k in msg.lower() for k in ("offline", "not found", "connection", "resolve"))
+    if (pretrained or name.startswith("hf-hub:")) and missing: return WeightsNotFound(_weights_help(name, pretrained, e))
+    return e
+
 def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/REPO', or a registered local model
               pretrained:str|None=None, # open_clip tag, a checkpoint file, or None (random init)
               device:str|torch.device|None=None, # default: `default_device()`
@@ -101,13 +114,12 @@ def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/
                 raise ValueError(f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}; tags: {tags}")
             hf_offline_defaults(); key = f"{name}|{pretrained}"
         else: key = f"{name}|random-init"
-    device = torch.device(device) if device else default_device()
+    device = torch.device(resolve_device(str(device) if device else ""))      # 'cuda' without CUDA: refused here
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, device=device, precision=precision, cache_dir=cache_dir, **kwargs)
-    except RuntimeError as e:
-        if pretrained or name.startswith("hf-hub:"): raise WeightsNotFound(_weights_help(name, pretrained, e)) from None
-        raise
+    except Exception as e:
+        raise _load_error(name, pretrained, e) from None
     return LoadedCLIP(model.eval(), preprocess, open_clip.get_tokenizer(name), key)
 
 # %% ../nbs/01_clip.ipynb #884b2b07

@@ -7,18 +7,18 @@ from __future__ import annotations
 import os, json, random, socket, tempfile, textwrap, re, hashlib
 from pathlib import Path
 from urllib.parse import urlparse
-import numpy as np
-import torch
 
 # %% auto #0
 __all__ = ['set_seed', 'default_device', 'repo_root', 'cache_dir', 'in_test', 'run_dir', 'ShippedWeightsError', 'weights_root',
-           'write_manifest', 'shipped_weights', 'shrink_for_test', 'read_metrics', 'write_metrics', 'save_fig',
-           'hub_reachable', 'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
+           'write_manifest', 'shipped_weights', 'shrink_for_test', 'dry_run', 'user_params', 'shrink_for_dry_run',
+           'tiny_run', 'resolve_device', 'read_metrics', 'write_metrics', 'save_fig', 'hub_reachable',
+           'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
 
 # %% ../nbs/00_core.ipynb #72441aec
 def set_seed(seed:int, # seed for `random`, NumPy and torch
              deterministic:bool=False): # also request deterministic torch/cuDNN kernels
     "Seed every random number generator a run touches."
+    import numpy as np, torch                  # imported where used: `dg-reproduce list` runs without torch
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     if deterministic:
@@ -27,6 +27,7 @@ def set_seed(seed:int, # seed for `random`, NumPy and torch
 
 def default_device() -> torch.device:
     "`DG_LITERATE_DEVICE` if set, else CUDA when available, else CPU."
+    import torch
     if d := os.environ.get("DG_LITERATE_DEVICE"): return torch.device(d)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -117,7 +118,46 @@ def shrink_for_test(ns:dict, # the notebook's `globals()`
     return True
 
 # %% ../nbs/00_core.ipynb #965a32b8
+def dry_run() -> bool:
+    "True in a `dg-reproduce run --dry-run` (which sets `DG_LITERATE_DRY_RUN`)."
+    return os.environ.get("DG_LITERATE_DRY_RUN") is not None
+
+def user_params() -> set[str]:
+    "Names of the parameters the user passed on the command line (`-p`); a dry run keeps their values."
+    return set(json.loads(os.environ.get("DG_LITERATE_USER_PARAMS") or "[]"))
+
+def shrink_for_dry_run(ns:dict, # the notebook's `globals()`
+                       **small): # parameter name -> dry-run value
+    "Under `--dry-run`, overwrite the named parameters with tiny values, except those the user passed; True if it did."
+    if not dry_run(): return False
+    if missing := [k for k in small if k not in ns]: raise KeyError(f"shrink_for_dry_run: {missing} are not parameters of this notebook")
+    small = {k: v for k, v in small.items() if k not in user_params()}
+    changes = {k: (ns[k], v) for k, v in small.items() if ns[k] != v}
+    ns.update(small)
+    print("dry run (real shapes, tiny sizes): " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
+    return True
+
+def tiny_run() -> bool:
+    "True in a smoke run (`IN_TEST`) or a dry run: the few loops that are not parameters shrink too."
+    return in_test() or dry_run()
+
+def resolve_device(device:str="") -> str:
+    "The `device` parameter checked before any work: '' picks `default_device()`; 'cuda' without CUDA is refused."
+    import torch
+    if not device: return str(default_device())
+    try: dev = torch.device(device)
+    except RuntimeError as e: raise ValueError(f"device {device!r} is not a torch device: use cpu, cuda or cuda:N ({e})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} was asked for, but this machine has no usable CUDA device "
+                               f"(torch {torch.__version__}, torch.cuda.is_available() is False): pass `-p device cpu`, or run on a GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return str(dev)
+
+# %% ../nbs/00_core.ipynb #450944ba
 def _jsonable(v):
+    import numpy as np, torch
     if isinstance(v, (torch.Tensor, np.ndarray, np.generic)): v = v.item() if np.ndim(v) == 0 else np.asarray(v).tolist()
     if isinstance(v, float) and not np.isfinite(v): return None
     return v
@@ -150,13 +190,13 @@ def save_fig(fig, # a matplotlib Figure
     "Save `fig` as PNG in the run folder (and in `figures/` when publishing)."
     out = run_dir("figures")/f"{name}.png"
     fig.savefig(out, dpi=dpi, bbox_inches="tight")
-    if publish and not in_test():
+    if publish and not tiny_run():
         root = repo_root()
         if root is None: print(f"save_fig: no repository found, {name}.png not published")
         else: (root/"figures").mkdir(exist_ok=True); fig.savefig(root/"figures"/f"{name}.png", dpi=dpi, bbox_inches="tight")
     return out
 
-# %% ../nbs/00_core.ipynb #450944ba
+# %% ../nbs/00_core.ipynb #57fa4533
 _HUB_REACHABLE = None
 def hub_reachable(timeout:float=2.0) -> bool:
     "Can we open a TCP connection to the Hugging Face hub endpoint? (probed once per process)"
@@ -180,7 +220,7 @@ def hf_offline_defaults() -> bool:
         except ImportError: pass
     return offline
 
-# %% ../nbs/00_core.ipynb #57fa4533
+# %% ../nbs/00_core.ipynb #7868488b
 def skip(msg:str):
     "Skip the current test: `pytest.skip` under pytest, a printed note in a notebook."
     if "PYTEST_CURRENT_TEST" in os.environ:
@@ -231,7 +271,7 @@ def export_tests_cli():
     "Console script `dg-export-tests`."
     for f in export_tests(): print(f"exported {f.relative_to(repo_root())}")
 
-# %% ../nbs/00_core.ipynb #7868488b
+# %% ../nbs/00_core.ipynb #9fefcb50
 def known_failure(msg:str):
     "A measured gate that fails: `pytest.xfail` under pytest (reported, not hidden), a printed note in a notebook."
     if "PYTEST_CURRENT_TEST" in os.environ:

@@ -4,19 +4,21 @@
 
 # %% ../nbs/02_data.ipynb #66c4f407
 from __future__ import annotations
-import hashlib, importlib, os, tarfile, urllib.request, zipfile
+import functools, hashlib, importlib, json, os, tarfile, urllib.request, zipfile
+import numpy as np
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
 from PIL import Image
 from tqdm import tqdm
-from .core import cache_dir, repo_root
+from .core import cache_dir, repo_root, dry_run
 
 # %% auto #0
-__all__ = ['SPECS', 'DATASETS', 'PROVIDERS', 'Source', 'DatasetSpec', 'md5sum', 'download_and_verify', 'prepare_dataset',
-           'check_counts', 'DomainDataset', 'DomainSubset', 'FolderDomainDataset', 'register_dataset', 'data_roots',
-           'find_data_root', 'get_dataset', 'Split', 'loo_split']
+__all__ = ['SPECS', 'DATASETS', 'PROVIDERS', 'IMAGENET_DIRS', 'DRY_RUN_PER_CLASS', 'DRY_RUN_CLASSES', 'Source', 'DatasetSpec',
+           'md5sum', 'download_and_verify', 'prepare_dataset', 'check_counts', 'DomainDataset', 'DomainSubset',
+           'FolderDomainDataset', 'register_dataset', 'data_roots', 'find_data_root', 'get_dataset', 'class_names',
+           'imagenet_class_indices', 'ImageNetVariants', 'StandInDataset', 'dry_run_dataset', 'Split', 'loo_split']
 
 # %% ../nbs/02_data.ipynb #c3885817
 @dataclass(frozen=True)
@@ -119,9 +121,13 @@ def check_counts(spec:DatasetSpec, folder:Path) -> None:
 # %% ../nbs/02_data.ipynb #1982a788
 class DomainDataset:
     "Images from several domains sharing one label set: `items[domain] = [(item, label), ...]`."
-    def __init__(self, name:str, domains:list[str], classes:list[str], items:dict[str, list], key:str|None=None):
+    def __init__(self, name:str, domains:list[str], classes:list[str], items:dict[str, list], key:str|None=None,
+                 domain_classes:dict[str, list[int]]|None=None): # per domain, the classes it has (default: all)
         self.name, self.domains, self.classes, self.items = name, list(domains), list(classes), items
-        self.key = key or name
+        self.key, self.domain_classes = key or name, domain_classes or {}
+    def classes_of(self, domain:str) -> list[int]:
+        "Indices of the classes `domain` has: all, except in datasets such as ImageNet-A/R (200 of ImageNet's 1000)."
+        return self.domain_classes.get(self.check_domain(domain), list(range(len(self.classes))))
     def __repr__(self):
         return f"{type(self).__name__}({self.name}: " + ", ".join(f"{d} {len(self.items[d])}" for d in self.domains) + f"; {len(self.classes)} classes)"
     def check_domain(self, d:str) -> str:
@@ -179,10 +185,10 @@ class FolderDomainDataset(DomainDataset):
 
 # %% ../nbs/02_data.ipynb #db2af340
 DATASETS: dict[str, Callable[..., DomainDataset]] = {}
-PROVIDERS = {"toyworld": "dg_literate.toyworld"}    # modules that register a dataset when imported
+PROVIDERS = {"toyworld": "dg_literate.toyworld:ToyWorld"}    # generated datasets: "module:callable", imported on first use
 
 def register_dataset(name:str, build:Callable[..., DomainDataset]):
-    "Make `get_dataset(name)` call `build(**kwargs)` (for datasets the project generates)."
+    "Make `get_dataset(name)` call `build(**kwargs)` (for a dataset of your own; call it, never at import)."
     DATASETS[name] = build
 
 def data_roots() -> list[Path]:
@@ -199,12 +205,19 @@ def find_data_root(name:str) -> Path|None:
 def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registered name, or a folder path
                 root:Path|str|None=None, # data root holding the dataset's folder (default: `find_data_root`)
                 **kwargs) -> DomainDataset:
-    "A `DomainDataset` by name."
-    if name not in DATASETS and name in PROVIDERS: importlib.import_module(PROVIDERS[name])
+    "A `DomainDataset` by name; in a dry run (`--dry-run`), a few images per domain and class (`dry_run_dataset`)."
+    if dry_run() and name not in DATASETS and name not in PROVIDERS: return dry_run_dataset(name, root, **kwargs)
+    return _load(name, root, **kwargs)
+
+def _load(name, root=None, **kwargs) -> DomainDataset:
     if name in DATASETS: return DATASETS[name](**kwargs)
+    if name in PROVIDERS:
+        mod, fn = PROVIDERS[name].split(":"); return getattr(importlib.import_module(mod), fn)(**kwargs)
+    if name == "ImageNetOOD": return ImageNetVariants(root or find_data_root("imagenet-r") or find_data_root("ImageNet"), **kwargs)
     if name not in SPECS:
         if Path(name).is_dir(): return FolderDomainDataset(name, **kwargs)
-        raise KeyError(f"unknown dataset {name!r}: known {sorted(SPECS) + sorted(DATASETS)}, or pass a folder path")
+        raise KeyError(f"unknown dataset {name!r}: known {sorted(SPECS) + ['ImageNetOOD'] + sorted(PROVIDERS) + sorted(DATASETS)}, "
+                       "or pass a DomainBed-layout folder path")
     spec = SPECS[name]
     root = Path(root) if root else find_data_root(name)
     if root is None or not (root/spec.folder).is_dir():
@@ -216,6 +229,81 @@ def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registe
     return ds
 
 # %% ../nbs/02_data.ipynb #3d2a9d6f
+@functools.cache
+def _classnames() -> dict: return json.loads((Path(__file__).parent/"assets"/"classnames.json").read_text())
+
+def class_names(name:str) -> list[str]:
+    "The class list of PACS, VLCS, OfficeHome, DomainNet (folder names) or ImageNet (CLIP's names)."
+    if name in ("ImageNet", "ImageNetOOD"): return [c["name"] for c in _classnames()["ImageNet"]]
+    if name not in SPECS: raise KeyError(f"no class list for {name!r}: known {sorted(SPECS) + ['ImageNet']}")
+    return list(SPECS[name].classes or _classnames()[name])
+
+IMAGENET_DIRS = {"ImageNet": "ImageNet/val", "ImageNet-V2": "imagenetv2-matched-frequency-format-val",
+                 "ImageNet-Sketch": "ImageNet-Sketch", "ImageNet-A": "imagenet-a", "ImageNet-R": "imagenet-r"}
+
+def imagenet_class_indices(domain:str) -> list[int]:
+    "The ImageNet classes (0-999) a variant has: TPT's `imagenet_a_mask` / `imagenet_r_mask`, else all 1000."
+    if domain not in IMAGENET_DIRS: raise KeyError(f"unknown ImageNet variant {domain!r}: {list(IMAGENET_DIRS)}")
+    return list(_classnames().get(domain, range(1000)))
+
+# %% ../nbs/02_data.ipynb #01ea5096
+class ImageNetVariants(DomainDataset):
+    "ImageNet and its variants as TPT lays them out under one root; labels in ImageNet's 1000-class space."
+    def __init__(self, root:Path|str|None, # the folder holding ImageNet/, imagenet-a/, ... (see the table)
+                 domains:list[str]=("ImageNet", "ImageNet-V2", "ImageNet-Sketch", "ImageNet-A", "ImageNet-R")):
+        if root is None: raise FileNotFoundError(f"ImageNetOOD: no data root holds ImageNet/ or imagenet-r/ ({', '.join(map(str, data_roots()))}); "
+                                                 "pass data_root, the folder holding the variants' folders (see IMAGENET_DIRS)")
+        root, wnids, items, dcls = Path(root), [c["wnid"] for c in _classnames()["ImageNet"]], {}, {}
+        for d in domains:
+            idx, folder = imagenet_class_indices(d), root/IMAGENET_DIRS[d]
+            if d == "ImageNet-Sketch" and (folder/"images").is_dir(): folder = folder/"images"
+            if not folder.is_dir(): raise FileNotFoundError(f"{d}: folder {folder} does not exist (expected {IMAGENET_DIRS[d]}/ under {root})")
+            items[d] = []
+            for i in idx:
+                cdir = folder/(str(i) if d == "ImageNet-V2" else wnids[i])
+                if not cdir.is_dir(): raise FileNotFoundError(f"{d}: class folder {cdir} is missing ({len(idx)} class folders expected)")
+                items[d] += [(p, i) for p in _images(cdir)]
+            dcls[d] = idx
+        super().__init__("ImageNetOOD", list(domains), class_names("ImageNet"), items, key=f"imagenet:{root.resolve()}", domain_classes=dcls)
+
+# %% ../nbs/02_data.ipynb #bcd9bc35
+DRY_RUN_PER_CLASS, DRY_RUN_CLASSES = 2, 7
+
+class StandInDataset(DomainDataset):
+    "Generated images under a real dataset's domain and class names (dry runs where the dataset is absent)."
+    def __init__(self, name:str, domains:list[str], classes:list[str], per_class:int=DRY_RUN_PER_CLASS,
+                 domain_classes:dict|None=None, size:int=256):
+        items = {d: [((d, y, i), y) for y in (domain_classes or {}).get(d, range(len(classes))) for i in range(per_class)] for d in domains}
+        super().__init__(name, domains, classes, items, key=f"standin:{name}:{per_class}", domain_classes=domain_classes)
+        self.size = size
+    def image(self, domain:str, i:int) -> Image.Image:
+        d, y, j = self.items[domain][i][0]
+        rng = np.random.default_rng(int(hashlib.sha1(f"{self.name}|{d}|{y}|{j}".encode()).hexdigest()[:8], 16))
+        return Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).resize((self.size, self.size), Image.NEAREST)
+
+def _spread(n:int, k:int) -> list[int]: return sorted({round(i * n / k) for i in range(k)}) if n > k else list(range(n))
+
+# %% ../nbs/02_data.ipynb #87f81967
+def dry_run_dataset(name:str, root:Path|str|None=None, per_class:int=DRY_RUN_PER_CLASS, max_classes:int=DRY_RUN_CLASSES,
+                    domains:list[str]|None=None, **kwargs) -> DomainDataset:
+    "A dry run's data: the real dataset cut to `per_class` images per domain and class, or a stand-in if it is absent."
+    try: full = _load(name, root, **(dict(domains=domains) if domains else {}), **kwargs)
+    except FileNotFoundError as e:
+        print(f"dry run: {name} not found ({str(e)[:120]}...); using a stand-in with its domain and class names")
+        if name == "ImageNetOOD":
+            doms, union = list(domains or IMAGENET_DIRS), sorted(set(imagenet_class_indices("ImageNet-A")) | set(imagenet_class_indices("ImageNet-R")))
+            keep = [union[j] for j in _spread(len(union), max_classes)]      # classes that A or R have
+            dcls = {d: [j for j, i in enumerate(keep) if i in imagenet_class_indices(d)] or list(range(len(keep))) for d in doms}
+            return StandInDataset(name, doms, [class_names(name)[i] for i in keep], per_class, dcls)
+        if name not in SPECS: raise
+        names = class_names(name); keep = _spread(len(names), max_classes)
+        return StandInDataset(name, list(domains or SPECS[name].domains), [names[i] for i in keep], per_class)
+    keep = _spread(len(full.classes), max_classes); new = {c: j for j, c in enumerate(keep)}
+    items = {d: [(it, new[y]) for y in keep for it in [it for it, yy in full.items[d] if yy == y][:per_class]] for d in full.domains}
+    dcls = {d: [new[c] for c in full.classes_of(d) if c in new] for d in full.domain_classes}
+    return DomainDataset(full.name, full.domains, [full.classes[i] for i in keep], items, key=f"dry:{full.key}:{per_class}", domain_classes=dcls)
+
+# %% ../nbs/02_data.ipynb #87ebc48c
 class Split(NamedTuple):
     train: torch.utils.data.Dataset   # sources, (1 - val_frac) of each
     val: torch.utils.data.Dataset     # sources, val_frac of each (model selection)

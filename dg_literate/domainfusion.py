@@ -309,15 +309,3 @@ def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
           f"CE {res['ce_step_ms']:.0f} ms, CE + L_LD (SDS) {res['ld_sds_step_ms']:.0f} ms = {res['ld_sds_vs_ce']:.2f}x, "
           f"CE + L_LD (full backward) {res['ld_full_step_ms']:.0f} ms = {res['ld_full_vs_ce']:.2f}x")
     return res
-
-# %% ../nbs/50_domainfusion.ipynb #11cb3e8d
-from .reproduce import Claim, Paper, register_paper
-_ = register_paper(Paper(
-    key="domainfusion", notebook="50_domainfusion.ipynb",
-    title="DomainFusion: Generalizing To Unseen Domains with Latent Diffusion Models",
-    citation="Huang et al., ECCV 2024", url="https://eccv.ecva.net/virtual/2024/poster/1778", params="params/domainfusion_toy.yaml",
-    claims=[Claim("LODO average accuracy, ERM", "domainfusion/toyworld/erm/avg", None, "toy world, ResNet-18 from scratch, toyldm"),
-            Claim("LODO average accuracy, offline img2img (CDGA-style)", "domainfusion/toyworld/offline/avg", None, "toy world, toyldm"),
-            Claim("LODO average accuracy, DomainFusion", "domainfusion/toyworld/df/avg", None, "toy world, toyldm"),
-            Claim("generated images, DomainFusion / offline", "domainfusion/toyworld/generated_ratio", 0.03, "toy world (paper: < 3% on DomainNet)", unit="x"),
-            Claim("total wall time, DomainFusion / offline", "domainfusion/toyworld/total_time_ratio", None, "toy world, this machine", unit="x")]))

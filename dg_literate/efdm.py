@@ -259,7 +259,7 @@ def run_dg_grid(ds, # a `DomainDataset`
             r = json.loads(f.read_text())
             if r.get("cfg") != cfg: raise ValueError(f"{f} was trained with another config {r.get('cfg')}; use a new folder or delete it")
             out.append(r); continue
-        r = dict(setting=setting, method=method, sources=sources, seed=seed, cfg=cfg,
+        r = dict(setting=setting, method=method, sources=sources, targets=targets, seed=seed, cfg=cfg,
                  **train_dg(ds, sources, targets, DGConfig(**cfg), device, progress))
         f.write_text(json.dumps(r)); out.append(r)
     return out
@@ -273,7 +273,8 @@ def dg_table(results:list[dict], setting:str, methods:list[str], domains:list[st
         cells = {}
         for d in domains:
             if setting == "lodo": v = [r[d] for r in rs if d in r]
-            else: v = [np.mean([r[t] for t in r if t in domains and t not in r["sources"]]) for r in rs if r["sources"] == [d]]
+            else: v = [np.mean([r[t] for t in (r.get("targets") or [t for t in r if t in domains and t not in r["sources"]])])
+                       for r in rs if r["sources"] == [d]]
             if v: cells[d] = np.array(v)
         if not cells: continue
         per_seed = np.mean(np.stack([cells[d] for d in cells]), 0)      # average over domains, per seed
@@ -403,8 +404,8 @@ def efdmix_gather(x:torch.Tensor, lam:torch.Tensor, perm:torch.Tensor) -> torch.
 def bench_efdm(batch:int=64, # batch size (ResNet-18 stage shapes at 224 px)
                repeats:int=3, devices=None) -> list[dict]:
     "Forward+backward time of the style operators at ResNet-18 stage shapes, and of a whole ResNet-18 SGD step; ratios measured in one run."
-    from dg_literate.core import in_test
-    if in_test(): batch, repeats = 4, 1
+    from dg_literate.core import in_test, tiny_run
+    if tiny_run(): batch, repeats = 4, 1
     devices = devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     shapes = {"layer1": (batch, 64, 56, 56), "layer2": (batch, 128, 28, 28), "layer3": (batch, 256, 14, 14)}
     rows = []
@@ -440,14 +441,3 @@ def bench_efdm(batch:int=64, # batch size (ResNet-18 stage shapes at 224 px)
         rows.append(dict(device=dev, stage=f"resnet18 step, {size} px", shape=str((batch, 3, size, size)), **{f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()},
                          efdmix_over_mixstyle=round(t["efdmix"] / t["mixstyle"], 2)))
     return rows
-
-# %% ../nbs/10_efdm.ipynb #a55d0f11
-from .reproduce import Claim, Paper, register_paper
-register_paper(Paper(
-    key="efdm", notebook="10_efdm.ipynb",
-    title="Exact Feature Distribution Matching for Arbitrary Style Transfer and Domain Generalization",
-    citation="Zhang et al., CVPR 2022", url="https://arxiv.org/abs/2203.07740", params="params/efdm_toy.yaml",
-    claims=[Claim("LODO average accuracy, ERM", "efdm/lodo/erm/avg", None, "toy world, ResNet-18 from scratch, 64 px"),
-            Claim("LODO average accuracy, MixStyle", "efdm/lodo/mixstyle/avg", 82.9, "toy world, ResNet-18 from scratch, 64 px (paper: PACS, ImageNet ResNet-18)"),
-            Claim("LODO average accuracy, EFDMix", "efdm/lodo/efdmix/avg", 83.9, "toy world, ResNet-18 from scratch, 64 px (paper: PACS, ImageNet ResNet-18)"),
-            Claim("single-source average accuracy, EFDMix", "efdm/single/efdmix/avg", None, "toy world; paper Table 5 is PACS")]))

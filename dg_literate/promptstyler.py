@@ -266,14 +266,3 @@ def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (rand
           f"literal {res['literal_s']:.1f} s, ours {res['ours_s']:.1f} s -> {res['speedup']:.1f}x faster; "
           f"max |loss difference| {res['max_loss_diff']:.2e} ({'within' if res['losses_agree'] else 'OUTSIDE'} the tolerance {res['tolerance']:.0e})")
     return res
-
-# %% ../nbs/20_promptstyler.ipynb #2275fe0d
-from .reproduce import Claim, Paper, register_paper
-_ = register_paper(Paper(
-    key="promptstyler", notebook="20_promptstyler.ipynb",
-    title="PromptStyler: Prompt-driven Style Generation for Source-free Domain Generalization",
-    citation="Cho et al., ICCV 2023", url="https://arxiv.org/abs/2307.15199", params="params/promptstyler_toy.yaml",
-    claims=[Claim("average accuracy, ZS-CLIP (PC)", "promptstyler/toyworld/ZS-CLIP (PC)/avg", 96.1, "toy world, toyclip (paper: PACS, ViT-B/16)"),
-            Claim("average accuracy, PromptStyler", "promptstyler/toyworld/PromptStyler/avg", 97.2, "toy world, toyclip (paper: PACS, ViT-B/16)"),
-            Claim("average accuracy, ZS-CLIP (C)", "promptstyler/toyworld/ZS-CLIP (C)/avg", None, "toy world, toyclip"),
-            Claim("style learning speed-up over the literal procedure", "promptstyler/bench/speedup", None, "one style x 100 iterations, ViT-B-16 text tower", unit="x")]))

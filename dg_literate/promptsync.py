@@ -336,16 +336,3 @@ def bench_promptsync(model_name:str="toyclip-vit", # a project-built ViT model, 
     print(f"test-time adaptation, {model_name}, {n_views} views, {device}: TPT {res['TPT_ms']:.0f} ms/image, PromptSync {res['PromptSync_ms']:.0f} "
           f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* {res['PromptSync*_ms']:.0f} ({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)")
     return res
-
-# %% ../nbs/40_promptsync.ipynb #fbb2ef29
-from .reproduce import Claim, Paper, register_paper
-_ = register_paper(Paper(
-    key="promptsync", notebook="40_promptsync.ipynb",
-    title="PromptSync: Bridging Domain Gaps in Vision-Language Models through Class-Aware Prototype Alignment and Discrimination",
-    citation="Khandelwal, CVPR 2024 Workshops", url="https://arxiv.org/abs/2404.07520", params="params/promptsync_toy.yaml",
-    claims=[Claim("average target accuracy, CLIP", "promptsync/toyworld/CLIP/avg", 57.20, "toy world, toyclip-vit, photo -> 3 domains (paper: ViT-B/16, ImageNet OOD, PromptAlign's README)"),
-            Claim("average target accuracy, MaPLe + TPT", "promptsync/toyworld/MaPLe + TPT/avg", 62.31, "toy world (paper: ViT-B/16, ImageNet OOD)"),
-            Claim("average target accuracy, PromptSync", "promptsync/toyworld/PromptSync/avg", None, "toy world (paper: +2.33% overall)"),
-            Claim("average target accuracy, PromptSync*", "promptsync/toyworld/PromptSync*/avg", None, "toy world"),
-            Claim("latency PromptSync / TPT", "promptsync/bench/PromptSync_over_TPT", None, "per image, toyclip-vit, 64 views (target <= 2)", unit="x"),
-            Claim("latency PromptSync* / TPT", "promptsync/bench/PromptSync*_over_TPT", None, "per image, toyclip-vit, 64 views (target <= 1.3)", unit="x")]))

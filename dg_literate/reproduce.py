@@ -4,24 +4,30 @@
 
 # %% ../nbs/90_reproduce.ipynb #e4bcd841
 from __future__ import annotations
-import argparse, csv, importlib, json, os, re, sys, time, pkgutil
+import argparse, csv, fnmatch, importlib, json, os, re, sys, time, pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
-from .core import repo_root, read_metrics
+from .core import repo_root, read_metrics          # core imports torch only where it uses it
 
 # %% auto #0
-__all__ = ['PAPERS', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters', 'RunFailed',
-           'run_paper', 'results_table', 'write_results', 'benchmarks', 'build_model', 'main']
+__all__ = ['PAPERS', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters', 'check_types',
+           'RunFailed', 'run_paper', 'finished_runs', 'results_table', 'write_results', 'benchmarks', 'build_model',
+           'param_files', 'dry_run_all', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
 class Claim:
-    claim: str                  # what is measured, e.g. "PACS leave-one-domain-out average accuracy, EFDMix"
-    metric: str                 # the key in the run's metrics.json
-    paper: float|None = None    # the paper's number (None: the paper has none for this setting)
-    setting: str = ""           # how our setting differs (toy world, backbone, schedule)
+    claim: str                  # the comparison, e.g. "EFDMix - MixStyle, LODO average accuracy"
+    metric: str                 # a metrics.json key, or "key_a - key_b"; "{dataset}" is filled in per dataset of the run
+    paper: float|None = None    # the paper's number for the same comparison (None: the paper has none)
+    setting: str = ""           # where the paper's number comes from, how our setting differs
     unit: str = "%"
+    def value(self, metrics:dict, dataset:str="") -> float|None:
+        "Our number from a run's metrics: the key, or the difference of the two keys; None if one is missing."
+        vals = [metrics.get(k.strip().replace("{dataset}", dataset)) for k in self.metric.split(" - ")]
+        if any(v is None or isinstance(v, (str, bool)) for v in vals): return None
+        return vals[0] - vals[1] if len(vals) == 2 else vals[0]
 
 @dataclass
 class Paper:
@@ -36,7 +42,7 @@ class Paper:
 PAPERS: dict[str, Paper] = {}
 
 def register_paper(paper:Paper) -> Paper:
-    "Register a paper notebook with its default parameters and the claims it measures."
+    "Add a paper notebook of your own to the runner (the project's papers are in `nbs/params/papers.yaml`)."
     PAPERS[paper.key] = paper
     return paper
 
@@ -47,10 +53,10 @@ def nbs_dir(nbs:Path|str|None=None) -> Path:
     return d
 
 def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
-    "Import the module of every paper notebook (`nbs/[1-8]*.ipynb`) so that it registers itself."
-    for nb in sorted(nbs_dir(nbs).glob("[1-8][0-9]_*.ipynb")):
-        m = re.search(r"#\|\s*default_exp\s+([\w.]+)", nb.read_text())
-        if m: importlib.import_module(f"dg_literate.{m.group(1)}")
+    "Read the registry `nbs/params/papers.yaml` into `PAPERS` (no module is imported)."
+    f = nbs_dir(nbs)/"params"/"papers.yaml"
+    for key, d in ((yaml.safe_load(f.read_text()) or {}) if f.is_file() else {}).items():
+        PAPERS[key] = Paper(key, d["notebook"], d["title"], d["citation"], d["url"], d["params"], [Claim(**c) for c in d.get("claims", [])])
     return PAPERS
 
 # %% ../nbs/90_reproduce.ipynb #ecc98d6d
@@ -69,6 +75,20 @@ def _tag(params_file:str, overrides:dict) -> str:
     t = "_".join([Path(params_file).stem] + [f"{k}={v}" for k, v in sorted(overrides.items())])
     return re.sub(r"[^\w.=,+-]+", "-", t)[:120]
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
+
+def check_types(params:dict, # name -> value
+                known:dict, # `notebook_parameters` of the notebook
+                source:dict|None=None): # name -> where the value came from, for the message
+    "Refuse values whose type is not the one their parameter declares (an int is accepted for a float)."
+    bad = []
+    for k, v in params.items():
+        t = known[k]["inferred_type_name"]
+        if t not in _TYPES: continue
+        if not isinstance(v, _TYPES[t]) or (isinstance(v, bool) and t in ("int", "float")):
+            bad.append(f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}")
+    if bad: raise TypeError("parameter value(s) of the wrong type, nothing was run:\n  " + "\n  ".join(bad))
+
 def _first_line(src:str) -> str:
     return next((l for l in src.splitlines() if l.strip() and not l.startswith("#|")), "").strip()
 
@@ -81,9 +101,11 @@ def run_paper(key:str, # registered paper key
               tag:str|None=None, # run folder name (default: from the file and overrides)
               force:bool=False, # re-run even if the run already finished
               smoke:bool=False, # run with IN_TEST=1: the notebook's own smoke settings
-              nbs:Path|str|None=None, runs:Path|str|None=None, progress:bool=True) -> Path:
+              nbs:Path|str|None=None, runs:Path|str|None=None, progress:bool=True,
+              dry_run:bool=False) -> Path: # the file's real shapes at tiny sizes; values in `overrides` are kept
     "Execute one paper notebook with papermill into `runs/<notebook>/<tag>/`; returns the run folder."
     import papermill as pm
+    if smoke and dry_run: raise ValueError("--smoke and --dry-run exclude each other: a dry run keeps the file's models, a smoke run swaps in tiny ones")
     if key not in PAPERS: raise KeyError(f"unknown paper {key!r}; registered: {sorted(PAPERS)}")
     paper, nbs = PAPERS[key], nbs_dir(nbs)
     nb = nbs/paper.notebook
@@ -92,19 +114,27 @@ def run_paper(key:str, # registered paper key
     if not pf.is_file(): raise FileNotFoundError(f"parameter file {params_file or paper.params} not found (looked in . and {nbs})")
     params = yaml.safe_load(pf.read_text()) or {}
     overrides = overrides or {}
+    source = {k: pf.name for k in params} | {k: "-p" for k in overrides}
     params.update(overrides)
     known = notebook_parameters(nb)
     if unknown := sorted(set(params) - set(known)):
         raise KeyError(f"{paper.notebook} has no parameter(s) {unknown}; its parameters: {sorted(known)}")
-    tag = tag or _tag(pf.name, overrides) + ("_smoke" if smoke else "")
+    check_types(params, known, source)
+    if str(params.get("device", "")).startswith("cuda"):                 # 'cuda' on a machine without it: refused before the run
+        from dg_literate.core import resolve_device
+        resolve_device(params["device"])
+    tag = tag or _tag(pf.name, overrides) + ("_smoke" if smoke else "") + ("_dry" if dry_run else "")
     out = Path(runs or (repo_root() or Path.cwd())/"runs")/Path(paper.notebook).stem/tag
     status = out/"status.json"
     if status.exists() and json.loads(status.read_text()).get("status") == "done" and not force:
         print(f"{key}: {out} already finished (use --force to run again)"); return out
     out.mkdir(parents=True, exist_ok=True)
     if force: (out/"metrics.json").unlink(missing_ok=True)
-    (out/"params.json").write_text(json.dumps(dict(paper=key, notebook=paper.notebook, params_file=str(pf), params=params, smoke=smoke), indent=1))
-    env = {"DG_LITERATE_RUN_DIR": str(out.resolve()), "IN_TEST": "1" if smoke else None}
+    (out/"params.json").write_text(json.dumps(dict(paper=key, notebook=paper.notebook, params_file=str(pf), params=params,
+                                                   smoke=smoke, dry_run=dry_run), indent=1))
+    env = {"DG_LITERATE_RUN_DIR": str(out.resolve()), "IN_TEST": "1" if smoke else None,
+           "DG_LITERATE_DRY_RUN": "1" if dry_run else None, "DG_LITERATE_USER_PARAMS": json.dumps(sorted(overrides)) if dry_run else None,
+           "HF_HUB_OFFLINE": "1" if dry_run else os.environ.get("HF_HUB_OFFLINE")}
     saved = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         if v is None: os.environ.pop(k, None)
@@ -126,30 +156,46 @@ def run_paper(key:str, # registered paper key
     return out
 
 # %% ../nbs/90_reproduce.ipynb #bb4e8e5a
-def results_table(runs:Path|str|None=None, tags:dict|None=None, smoke:bool=False) -> list[dict]:
-    "Rows (paper, claim, setting, ours, paper value, metric, run) for every registered claim."
+def _datasets(run:Path) -> list[str]:
+    p = json.loads((run/"params.json").read_text()).get("params", {}) if (run/"params.json").exists() else {}
+    d = p.get("datasets") or p.get("dataset") or "toyworld"
+    return [str(x) for x in (d if isinstance(d, list) else [d])]
+
+def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path]:
+    "The paper's finished run folders whose name matches a pattern of `tags` (default: all but smoke and dry runs)."
+    folder, out = runs/Path(paper.notebook).stem, []
+    for d in sorted(folder.iterdir()) if folder.is_dir() else []:
+        st = d/"status.json"
+        if not st.exists() or json.loads(st.read_text()).get("status") != "done": continue
+        if (any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry"))): out.append(d)
+    return out
+
+def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dict]:
+    "Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every selected run."
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
     for key, p in PAPERS.items():
-        tag = (tags or {}).get(key) or _tag(Path(p.params).name, {}) + ("_smoke" if smoke else "")
-        run = runs/Path(p.notebook).stem/tag
-        m = read_metrics(run/"metrics.json")
-        for c in p.claims:
-            v = m.get(c.metric)
-            rows.append(dict(paper=key, claim=c.claim, setting=c.setting, ours=v, paper_value=c.paper,
-                             unit=c.unit, metric=c.metric, run=str(run.relative_to(runs)) if run.exists() else "(not run)"))
+        sel = finished_runs(runs, p, tags)
+        for run in sel or [None]:
+            m = read_metrics(run/"metrics.json") if run else {}
+            for ds in _datasets(run) if run else [""]:
+                for c in p.claims:
+                    if "{dataset}" not in c.metric and ds != (_datasets(run)[0] if run else ""): continue
+                    rows.append(dict(paper=key, run=run.name if run else "(not run)", dataset=ds, claim=c.claim, ours=c.value(m, ds),
+                                     paper_value=c.paper, unit=c.unit, setting=c.setting, metric=c.metric.replace("{dataset}", ds)))
     return rows
 
-def _fmt(v) -> str:
+def _fmt(v, signed:bool=False) -> str:
     if v is None: return "-"
-    return f"{v:.1f}" if isinstance(v, float) else str(v)
+    if not isinstance(v, float): return str(v)
+    return f"{v:{'+' if signed else ''}.{2 if abs(v) < 1 else 1}f}"
 
 def write_results(rows:list[dict], runs:Path|str) -> str:
     "Write `results.md` and `results.csv` into `runs`; returns the markdown table."
     runs = Path(runs); runs.mkdir(parents=True, exist_ok=True)
     with open(runs/"results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["paper"]); w.writeheader(); w.writerows(rows)
-    md = ["| paper | claim | our setting | ours | paper | metric |", "|---|---|---|---|---|---|"]
-    md += [f"| {r['paper']} | {r['claim']} | {r['setting']} | {_fmt(r['ours'])} | {_fmt(r['paper_value'])} | `{r['metric']}` |" for r in rows]
+    md = ["| paper | run | dataset | claim | ours | paper | unit | paper's setting |", "|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['paper']} | {r['run']} | {r['dataset']} | {r['claim']} | {_fmt(r['ours'], ' - ' in r['metric'])} | {_fmt(r['paper_value'], ' - ' in r['metric'])} | {r['unit']} | {r['setting']} |" for r in rows]
     text = "\n".join(md) + "\n"
     (runs/"results.md").write_text(text)
     return text
@@ -177,6 +223,34 @@ def build_model(name:str, # "toyclip", "toyldm" or "toynet"
     return getattr(m, fn)(getattr(m, cfg), out=out, device=device)
 
 # %% ../nbs/90_reproduce.ipynb #5f0b1a83
+def param_files(nbs:Path|str|None=None) -> list[tuple[str, Path]]:
+    "(paper key, file) for every parameter file under `nbs/params/` (the registry `papers.yaml` excepted)."
+    discover(nbs); out = []
+    for f in sorted((nbs_dir(nbs)/"params").glob("*.yaml")):
+        if f.name == "papers.yaml": continue
+        key = next((k for k in PAPERS if f.stem == k or f.stem.startswith(k + "_")), None)
+        if key is None: raise KeyError(f"{f.name}: its name must start with a paper key ({sorted(PAPERS)}), e.g. efdm_mine.yaml")
+        out.append((key, f))
+    return out
+
+def dry_run_all(nbs:Path|str|None=None, runs:Path|str|None=None,
+                only:list[str]|None=None) -> list[dict]: # glob patterns on file names (default: every file)
+    "`--dry-run` of every parameter file; rows (file, paper, seconds, result, error), also in `runs/dry_runs.md`."
+    runs, rows = Path(runs or (repo_root() or Path.cwd())/"runs"), []
+    files = [(k, f) for k, f in param_files(nbs) if not only or any(fnmatch.fnmatch(f.name, o) for o in only)]
+    for i, (key, f) in enumerate(files):
+        t0, err = time.time(), ""
+        try: run_paper(key, str(f), force=True, nbs=nbs, runs=runs, progress=False, dry_run=True)
+        except RunFailed as e: err = str(e).splitlines()[0]                  # names the cell
+        except Exception as e: err = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"   # e.g. a dead kernel
+        rows.append(dict(file=f"nbs/params/{f.name}", paper=key, seconds=round(time.time() - t0, 1), result="FAIL" if err else "pass", error=err))
+        print(f"[{i + 1}/{len(files)}] dry run {f.name}: {rows[-1]['result']} in {rows[-1]['seconds']:.0f} s {err}", flush=True)
+    md = ["| parameter file | paper | dry run | seconds |", "|---|---|---|---|"]
+    md += [f"| `{r['file']}` | {r['paper']} | {r['result']}{': ' + r['error'] if r['error'] else ''} | {r['seconds']:.0f} |" for r in rows]
+    runs.mkdir(parents=True, exist_ok=True); (runs/"dry_runs.md").write_text("\n".join(md) + "\n")
+    return rows
+
+# %% ../nbs/90_reproduce.ipynb #0e7deb60
 def _parser():
     ap = argparse.ArgumentParser(prog="dg-reproduce", description="Run the dg_literate paper notebooks with papermill.")
     ap.add_argument("--nbs", help="notebooks folder (default: the checkout's nbs/)")
@@ -187,15 +261,20 @@ def _parser():
     r.add_argument("paper"); r.add_argument("-f", "--file", help="YAML parameter file (default: the paper's)")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (value parsed as YAML)")
     r.add_argument("--tag"); r.add_argument("--force", action="store_true"); r.add_argument("--smoke", action="store_true", help="run the notebook's IN_TEST smoke settings")
+    r.add_argument("--dry-run", action="store_true", help="the file's real architectures and shapes at tiny sizes (random weights unless passed with -p)")
     a = sub.add_parser("all", help="run every paper notebook with its defaults, then write the results table")
     a.add_argument("--force", action="store_true"); a.add_argument("--smoke", action="store_true")
-    s = sub.add_parser("results", help="rebuild the results table from finished runs"); s.add_argument("--smoke", action="store_true")
+    s = sub.add_parser("results", help="rebuild the results table from finished runs")
+    s.add_argument("--tag", action="append", help="select runs whose folder name matches this glob (repeatable; default: all but smoke/dry runs)")
+    d = sub.add_parser("dry-run", help="dry-run every parameter file under nbs/params/ (or those matching PATTERN)")
+    d.add_argument("only", nargs="*", metavar="PATTERN")
     b = sub.add_parser("bench", help="run the benchmarks (all, or those whose name contains NAME)"); b.add_argument("name", nargs="?", default="")
     m = sub.add_parser("build", help="rebuild a shipped stand-in model with its recipe")
     m.add_argument("model", choices=list(BUILDS)); m.add_argument("--device", help="cpu (default) or cuda")
     m.add_argument("--out", help="destination folder (default: the package's weights/<model>)")
     return ap
 
+# %% ../nbs/90_reproduce.ipynb #8e406155
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `dg-reproduce` console script."
     args = _parser().parse_args(argv)
@@ -211,22 +290,28 @@ def main(argv:list[str]|None=None) -> int:
         return 0
     discover(args.nbs)
     if args.cmd == "list":
-        if not PAPERS: print("no paper notebooks registered yet")
         for k, p in PAPERS.items():
             print(f"{k}: {p.title} ({p.citation})\n  notebook nbs/{p.notebook}, defaults nbs/{p.params}, {len(p.claims)} claims")
             for n, d in notebook_parameters(nbs_dir(args.nbs)/p.notebook).items():
                 print(f"    {n}: {d['inferred_type_name']} = {d['default']}  {('# ' + d['help']) if d['help'] else ''}")
         return 0
+    if args.cmd == "dry-run":
+        rows = dry_run_all(args.nbs, runs, args.only); print((runs/"dry_runs.md").read_text())
+        return 1 if any(r["result"] != "pass" for r in rows) else 0
     if args.cmd == "run":
-        try: out = run_paper(args.paper, args.file, {k: yaml.safe_load(v) for k, v in args.param}, args.tag, args.force, args.smoke, args.nbs, runs)
-        except (RunFailed, KeyError, FileNotFoundError) as e: print(f"dg-reproduce: {e}", file=sys.stderr); return 1
+        try: out = run_paper(args.paper, args.file, {k: yaml.safe_load(v) for k, v in args.param}, args.tag, args.force, args.smoke,
+                             args.nbs, runs, dry_run=args.dry_run)
+        except (RunFailed, KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e: print(f"dg-reproduce: {e}", file=sys.stderr); return 1
         print(f"{args.paper}: done -> {out}"); print(json.dumps(read_metrics(out/"metrics.json"), indent=1)); return 0
     failed = []
     if args.cmd == "all":
-        for k in PAPERS:
+        for i, k in enumerate(PAPERS):
+            t0 = time.time()
             try: run_paper(k, force=args.force, smoke=args.smoke, nbs=args.nbs, runs=runs)
             except RunFailed as e: print(f"dg-reproduce: {e}", file=sys.stderr); failed.append(k)
-    print(write_results(results_table(runs, smoke=args.smoke), runs))
+            print(f"[{i + 1}/{len(PAPERS)}] {k}: {time.time() - t0:.0f} s", flush=True)
+    tags = getattr(args, "tag", None) or (["*_smoke"] if getattr(args, "smoke", False) else None)
+    print(write_results(results_table(runs, tags), runs))
     print(f"results: {runs/'results.md'} and {runs/'results.csv'}")
     if failed: print(f"dg-reproduce: failed: {failed}", file=sys.stderr)
     return 1 if failed else 0

@@ -138,8 +138,10 @@ def erm_resnet(world, # a `ToyWorld` (or any DomainDataset with `images`)
                weights:str="", # see `backbone`: "" from scratch, "toynet", or a state_dict file
                arch:str="resnet18", epochs:int=12, batch_size:int=64,
                lr:float=0.05, # peak of the one-cycle schedule
+               freeze_bn:bool|None=None, # BatchNorm statistics frozen (DomainBed); None: frozen iff `weights`
                seed:int=0, device=None, progress:bool=True) -> dict:
     "ERM on the other domains; accuracy (%) on source validation (best epoch) and on the target at that epoch."
+    freeze_bn = bool(weights) if freeze_bn is None else freeze_bn
     from dg_literate.data import loo_split
     set_seed(seed); device = torch.device(device or "cpu")
     split = loo_split(world, target, seed=seed)
@@ -156,6 +158,7 @@ def erm_resnet(world, # a `ToyWorld` (or any DomainDataset with `images`)
     g = torch.Generator().manual_seed(seed); best = (-1, 0, 0)
     for ep in tqdm(range(epochs), desc=f"ERM {weights or 'scratch'} -> {target}", disable=not progress):
         model.train()
+        if freeze_bn: [m.eval() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]   # DomainBed's `freeze_bn`
         for b in torch.randperm(len(xtr), generator=g).split(batch_size):     # batches mix the source domains
             x = imagenet_normalize(xtr[b].to(device))
             if torch.rand(1, generator=g) < 0.5: x = x.flip(3)                # flip augmentation
@@ -163,4 +166,5 @@ def erm_resnet(world, # a `ToyWorld` (or any DomainDataset with `images`)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         va = acc(xva, yva)
         if va >= best[0]: best = (va, acc(xte, yte), ep)
-    return dict(target=target, weights=weights or "scratch", val=best[0], test=best[1], epoch=best[2], gap=best[0] - best[1])
+    return dict(target=target, weights=weights or "scratch", freeze_bn=freeze_bn, val=best[0], test=best[1], epoch=best[2],
+                gap=best[0] - best[1])

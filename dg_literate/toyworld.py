@@ -10,7 +10,7 @@ import torch, torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 from .core import set_seed
-from .data import DomainDataset, register_dataset
+from .data import DomainDataset
 
 # %% auto #0
 __all__ = ['CLASSES', 'COLORS', 'SIZES', 'ART_STYLES', 'DOMAINS', 'EXTRA_DOMAINS', 'ALL_DOMAINS', 'IMAGE_TYPES', 'COLORLESS',
@@ -272,8 +272,6 @@ class ToyWorld(DomainDataset):
     def captions(self, domain:str) -> list[str]:
         "Each item's caption."
         return captions(sample_factors(self.seed, domain, range(self.n), 1), self.seed, domain, range(self.n))
-
-register_dataset("toyworld", ToyWorld)
 
 # %% ../nbs/03_toyworld.ipynb #a5dfa53b
 WEB_MIX = (("photo", .5), ("art_painting", .12), ("cartoon", .12), ("clipart", .08), ("mosaic", .06),

@@ -50,6 +50,18 @@ def test_load_clip_roundtrips():
     test_fail(lambda: load_clip("RN50", pretrained="/no/such/file.bin"), contains="checkpoint file not found")
 
 
+def test_load_clip_errors_name_the_cause():
+    with tempfile.TemporaryDirectory() as t:
+        register_model_config("dg-tiny-test", TINY_CFG)
+        bad = Path(t)/"corrupt.bin"; bad.write_bytes(b"PK\x03\x04 half a download")
+        test_fail(lambda: load_clip("dg-tiny-test", pretrained=str(bad), device="cpu"), contains="corrupt.bin could not be read as a checkpoint")
+        other = open_clip.CLIP(**{**TINY_CFG, "embed_dim": 48}); torch.save(other.state_dict(), Path(t)/"other.bin")
+        test_fail(lambda: load_clip("dg-tiny-test", pretrained=str(Path(t)/"other.bin"), device="cpu"), contains="is not a checkpoint of open_clip 'dg-tiny-test'")
+        if not torch.cuda.is_available():
+            torch.save(tiny_clip(0).state_dict(), Path(t)/"ok.bin")           # a valid file: the error is about the device
+            test_fail(lambda: load_clip("dg-tiny-test", pretrained=str(Path(t)/"ok.bin"), device="cuda"), contains="no usable CUDA device")
+
+
 def test_missing_weights_fail_fast_with_instructions():
     import time
     with tempfile.TemporaryDirectory() as empty_cache, modified_env(HF_HUB_OFFLINE="1"):

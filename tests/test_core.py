@@ -48,6 +48,17 @@ def test_shrink_for_test_only_in_test():
         test_fail(lambda: shrink_for_test(ns, lr=0.1), contains="not parameters")
 
 
+def test_shrink_for_dry_run_keeps_user_values():
+    ns = dict(epochs=30, pretrained="openai", seeds=[0, 1])
+    with modified_env("DG_LITERATE_DRY_RUN"): test_eq(shrink_for_dry_run(ns, epochs=1), False); test_eq(ns["epochs"], 30)
+    with modified_env(DG_LITERATE_DRY_RUN="1", DG_LITERATE_USER_PARAMS='["pretrained"]'):
+        test_eq(shrink_for_dry_run(ns, epochs=1, pretrained="", seeds=[0]), True)
+        test_eq(ns, dict(epochs=1, pretrained="openai", seeds=[0]))          # the user's checkpoint is kept
+        test_fail(lambda: shrink_for_dry_run(ns, lr=0.1), contains="not parameters")
+    test_eq(resolve_device("cpu"), "cpu"); test_fail(lambda: resolve_device("tpu:0"), contains="not a torch device")
+    if not torch.cuda.is_available(): test_fail(lambda: resolve_device("cuda"), contains="no usable CUDA device")
+
+
 def test_metrics_roundtrip():
     with tempfile.TemporaryDirectory() as t:
         write_metrics({"acc": torch.tensor(0.5), "n": np.int64(3)}, t, prefix="p/")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 from dg_literate.core import skip
+from dg_literate.data import _classnames
 
 def make_tiny_domainbed(root, name="Tiny", domains=("photo", "sketch"), classes=("cat", "dog"), n=3):
     "Write a tiny DomainBed-layout dataset of random PNGs: root/name/domain/class/i.png."
@@ -57,6 +58,38 @@ def test_folder_dataset_and_errors():
         shutil.rmtree(root/"sketch"/"dog")
         test_fail(lambda: FolderDomainDataset(root), contains="class folder")
         test_fail(lambda: get_dataset("PACS", root=t), contains="prepare_dataset('PACS'")
+        test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")
+
+
+def test_imagenet_variants_layout():
+    cn = _classnames()
+    test_eq(len(class_names("OfficeHome")), 65); test_eq(len(class_names("DomainNet")), 345); test_eq(class_names("VLCS")[0], "bird")
+    test_eq(len(cn["ImageNet"]), 1000); test_eq(len(imagenet_class_indices("ImageNet-A")), 200); test_eq(len(imagenet_class_indices("ImageNet-R")), 200)
+    test_eq(cn["ImageNet"][0], {"wnid": "n01440764", "name": "tench"})
+    with tempfile.TemporaryDirectory() as t:
+        wn = [c["wnid"] for c in cn["ImageNet"]]
+        for d, cls in (("imagenet-a", imagenet_class_indices("ImageNet-A")), ("imagenetv2-matched-frequency-format-val", range(1000))):
+            for i in cls: (Path(t)/d/(str(i) if d.startswith("imagenetv2") else wn[i])).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(Path(t)/"imagenet-a"/wn[6]/"x.jpg"); Image.new("RGB", (8, 8)).save(Path(t)/"imagenetv2-matched-frequency-format-val"/"999"/"y.jpg")
+        ds = get_dataset("ImageNetOOD", root=t, domains=["ImageNet-V2", "ImageNet-A"])
+        test_eq(ds.labels("ImageNet-A").tolist(), [6]); test_eq(ds.labels("ImageNet-V2").tolist(), [999])
+        test_eq(len(ds.classes), 1000); test_eq(len(ds.classes_of("ImageNet-A")), 200); test_eq(len(ds.classes_of("ImageNet-V2")), 1000)
+        test_fail(lambda: get_dataset("ImageNetOOD", root=t, domains=["ImageNet-R"]), contains="imagenet-r does not exist")
+
+
+def test_dry_run_datasets():
+    from fastcore.xtras import modified_env
+    with modified_env(DG_LITERATE_DRY_RUN="1"), tempfile.TemporaryDirectory() as t:
+        dn = get_dataset("DomainNet", root=t)                                   # absent: a stand-in with real names
+        test_eq(dn.domains, list(SPECS["DomainNet"].domains)); test_eq(len(dn.classes), DRY_RUN_CLASSES)
+        assert set(dn.classes) <= set(class_names("DomainNet")); test_eq(len(dn.items["real"]), DRY_RUN_CLASSES * DRY_RUN_PER_CLASS)
+        test_eq(dn.subset("sketch")[0][0].size, (256, 256)); test_eq(dn.image("real", 3), dn.image("real", 3))
+        inet = get_dataset("ImageNetOOD", root=t, domains=["ImageNet", "ImageNet-A"])
+        test_eq(len(inet.classes), DRY_RUN_CLASSES); assert set(inet.classes_of("ImageNet-A")) <= set(range(DRY_RUN_CLASSES))
+        root = make_tiny_domainbed(t, classes=("cat", "dog"), n=3)              # present: the real images, cut down
+        tiny = get_dataset(str(root)); test_eq(len(tiny.items["photo"]), 2 * DRY_RUN_PER_CLASS)
+        test_eq(tiny.items["photo"][0][0], root/"photo"/"cat"/"0.png"); test_eq(tiny.image("photo", 0).size, (8, 8))
+        test_eq(get_dataset("toyworld", n_per_domain=7).name, "toyworld")       # generated datasets are not cut
         test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")
 
 

@@ -3,7 +3,7 @@
 from dg_literate.reproduce import *
 
 from fastcore.test import *
-import io, os, json, tempfile, contextlib, importlib, inspect
+import io, os, json, tempfile, contextlib, importlib, inspect, torch
 from pathlib import Path
 import nbformat
 from nbformat.v4 import new_notebook, new_code_cell
@@ -13,12 +13,14 @@ def demo_notebook(folder):
     "A two-cell paper notebook: a tagged parameters cell, then work that writes metrics (or fails)."
     params = new_code_cell("n: int = 3  # how many things\nfail: bool = False  # raise in the work cell")
     params.metadata["tags"] = ["parameters"]
-    work = new_code_cell("from dg_literate.core import write_metrics\nif fail: raise ValueError('asked to fail')\nwrite_metrics({'demo/double': 2 * n})")
+    work = new_code_cell("from dg_literate.core import write_metrics, shrink_for_dry_run\nshrink_for_dry_run(globals(), n=1)\n"
+                         "if fail: raise ValueError('asked to fail')\nwrite_metrics({'demo/double': 2 * n, 'demo/n': n})")
     nb = new_notebook(cells=[params, work], metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
     Path(folder, "params").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, Path(folder)/"99_demo.ipynb"); Path(folder, "params", "demo.yaml").write_text("n: 4\n")
     return Paper("demo", "99_demo.ipynb", "A demo paper", "Nobody, 2026", "", "params/demo.yaml",
-                 [Claim("twice n", "demo/double", paper=8.0), Claim("no such number", "demo/missing", paper=1.0)])
+                 [Claim("twice n", "demo/double", paper=8.0), Claim("no such number", "demo/missing", paper=1.0),
+                  Claim("twice n - n", "demo/double - demo/n", paper=4.0, unit="")])
 
 
 def test_runner_end_to_end():
@@ -27,8 +29,6 @@ def test_runner_end_to_end():
         register_paper(demo_notebook(nbs))
         try:
             test_eq(notebook_parameters(nbs/"99_demo.ipynb")["n"]["help"], "how many things")
-            for k, paper in list(discover().items()):                        # every paper notebook's parameters parse
-                if k != "demo": notebook_parameters(nbs_dir()/paper.notebook)
             bad = nbformat.read(str(nbs/"99_demo.ipynb"), 4); cell = next(c for c in bad.cells if "parameters" in c.metadata.get("tags", []))
             cell.source += '\nroot: str = ""  # "" = the default'; nbformat.write(bad, str(nbs/"98_bad.ipynb"))
             test_fail(lambda: notebook_parameters(nbs/"98_bad.ipynb"), contains="['root']")
@@ -40,18 +40,61 @@ def test_runner_end_to_end():
             with contextlib.redirect_stdout(buf): run_paper("demo", nbs=nbs, runs=runs, overrides={"n": 5}, progress=False)
             assert "already finished" in buf.getvalue()                      # resumable: done runs are skipped
             test_fail(lambda: run_paper("demo", nbs=nbs, runs=runs, overrides={"nn": 1}), contains="has no parameter(s) ['nn']")
+            test_fail(lambda: run_paper("demo", nbs=nbs, runs=runs, overrides={"n": "abc"}), contains="n: expected int, got 'abc' (str) from -p")
+            assert not (runs/"99_demo"/"demo_n=abc").exists()                 # refused before anything ran
             test_fail(lambda: run_paper("demo", nbs=nbs, runs=runs, overrides={"fail": True}, progress=False),
                       contains="failed in cell 2")                           # cell 2: papermill inserted the injected-parameters cell
             test_eq(json.loads((runs/"99_demo"/"demo_fail=True"/"status.json").read_text())["status"], "failed")
             with contextlib.redirect_stderr(io.StringIO()) as err:
                 test_eq(main(["--nbs", str(nbs), "--runs", str(runs), "run", "demo", "-p", "fail", "true"]), 1)
             assert "ValueError: asked to fail" in err.getvalue()
+            dry = run_paper("demo", nbs=nbs, runs=runs, progress=False, dry_run=True)     # the dry-run shrink applies...
+            test_eq((dry.name, read_metrics(dry)["demo/double"]), ("demo_dry", 2))
+            dry = run_paper("demo", nbs=nbs, runs=runs, overrides={"n": 3}, progress=False, dry_run=True)
+            test_eq(read_metrics(dry)["demo/double"], 6)                      # ...except to a value the user passed
             run_paper("demo", nbs=nbs, runs=runs, progress=False)               # the defaults: n=4 from params/demo.yaml
-            rows = [r for r in results_table(runs) if r["paper"] == "demo"]
-            test_eq([(r["ours"], r["paper_value"]) for r in rows], [(8, 8.0), (None, 1.0)])
+            rows = [r for r in results_table(runs, ["demo"]) if r["paper"] == "demo"]
+            test_eq([(r["run"], r["ours"], r["paper_value"]) for r in rows], [("demo", 8, 8.0), ("demo", None, 1.0), ("demo", 4, 4.0)])
+            test_eq(len([r for r in results_table(runs) if r["paper"] == "demo"]), 6)   # both finished non-dry runs, 3 claims each
             md = write_results(rows, runs)
-            assert "| demo | twice n |  | 8 | 8.0 | `demo/double` |" in md and (runs/"results.csv").exists()
+            assert "| demo | demo | toyworld | twice n | 8 | 8.0 | % |  |" in md and "| twice n - n | 4 | +4.0 |" in md and (runs/"results.csv").exists(), md
         finally: PAPERS.pop("demo", None)
+
+
+def test_registry_is_data_and_parameters_parse():
+    import subprocess, sys
+    papers = discover()
+    test_eq(sorted(papers), ["clap", "domainfusion", "efdm", "promptstyler", "promptsync"])
+    for k, paper in papers.items(): notebook_parameters(nbs_dir()/paper.notebook)      # every paper notebook's parameters parse
+    test_eq({k for k, _ in param_files()}, set(papers))                                # every file belongs to a paper
+    wrong = {"int": "abc", "float": "abc", "bool": "yes", "list": "abc", "str": 3}
+    for k, paper in papers.items():                                                    # every parameter refuses a wrong type
+        for name, d in notebook_parameters(nbs_dir()/paper.notebook).items():
+            t = d["inferred_type_name"]; assert t in wrong, (k, name, t)
+            test_fail(lambda: check_types({name: wrong[t]}, {name: d}, {name: "-p"}), contains=f"{name}: expected {t}")
+    with tempfile.TemporaryDirectory() as t:                                           # ...before anything runs
+        test_fail(lambda: run_paper("efdm", overrides={"epochs": "abc"}, runs=t), contains="epochs: expected int, got 'abc' (str) from -p")
+        test_eq(list(Path(t).iterdir()), [])
+        if not torch.cuda.is_available():
+            test_fail(lambda: run_paper("efdm", overrides={"device": "cuda"}, runs=t), contains="no usable CUDA device")
+    code = ("import sys, time; t = time.time(); from dg_literate.reproduce import main; main(['list']); "
+            "print('TORCH', 'torch' in sys.modules, round(time.time() - t, 2))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=nbs_dir().parent, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "efdm: Exact Feature Distribution Matching" in out.stdout and "TORCH False" in out.stdout, out.stdout[-500:]
+    print("dg-reproduce list:", out.stdout.strip().splitlines()[-1])
+
+
+def test_imports_have_no_side_effects():
+    import subprocess, sys, pkgutil, dg_literate
+    mods = [m.name for m in pkgutil.iter_modules(dg_literate.__path__) if not m.name.startswith("_")]
+    with tempfile.TemporaryDirectory() as t:
+        code = "import importlib, dg_literate.reproduce as r\n" + "".join(f"importlib.import_module('dg_literate.{m}')\n" for m in mods)
+        code += "import dg_literate.data as d\nassert not r.PAPERS and not d.DATASETS, (r.PAPERS, d.DATASETS)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=t,
+                             env={**os.environ, "DG_LITERATE_CACHE": str(Path(t)/"cache"), "XDG_CACHE_HOME": str(Path(t)/"xdg")})
+        assert out.returncode == 0, out.stderr[-2000:]
+        test_eq(sorted(p.name for p in Path(t).iterdir()), [])               # no cache folder, no file written
 
 
 def test_build_command():
