@@ -204,9 +204,10 @@ def find_data_root(name:str) -> Path|None:
 
 def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registered name, or a folder path
                 root:Path|str|None=None, # data root holding the dataset's folder (default: `find_data_root`)
+                cut:bool|None=None, # a few images per domain and class (`dry_run_dataset`); None: in a dry run
                 **kwargs) -> DomainDataset:
     "A `DomainDataset` by name; in a dry run (`--dry-run`), a few images per domain and class (`dry_run_dataset`)."
-    if dry_run() and name not in DATASETS and name not in PROVIDERS: return dry_run_dataset(name, root, **kwargs)
+    if (dry_run() if cut is None else cut) and name not in DATASETS and name not in PROVIDERS: return dry_run_dataset(name, root, **kwargs)
     return _load(name, root, **kwargs)
 
 def _load(name, root=None, **kwargs) -> DomainDataset:
@@ -230,7 +231,9 @@ def _load(name, root=None, **kwargs) -> DomainDataset:
 
 # %% ../nbs/02_data.ipynb #3d2a9d6f
 @functools.cache
-def _classnames() -> dict: return json.loads((Path(__file__).parent/"assets"/"classnames.json").read_text())
+def _classnames() -> dict:
+    import dg_literate                          # the package folder (a notebook cell has no __file__)
+    return json.loads((Path(dg_literate.__file__).parent/"assets"/"classnames.json").read_text())
 
 def class_names(name:str) -> list[str]:
     "The class list of PACS, VLCS, OfficeHome, DomainNet (folder names) or ImageNet (CLIP's names)."
@@ -267,7 +270,7 @@ class ImageNetVariants(DomainDataset):
         super().__init__("ImageNetOOD", list(domains), class_names("ImageNet"), items, key=f"imagenet:{root.resolve()}", domain_classes=dcls)
 
 # %% ../nbs/02_data.ipynb #bcd9bc35
-DRY_RUN_PER_CLASS, DRY_RUN_CLASSES = 2, 7
+DRY_RUN_PER_CLASS, DRY_RUN_CLASSES = 1, 7
 
 class StandInDataset(DomainDataset):
     "Generated images under a real dataset's domain and class names (dry runs where the dataset is absent)."

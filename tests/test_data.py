@@ -88,6 +88,7 @@ def test_dry_run_datasets():
         test_eq(len(inet.classes), DRY_RUN_CLASSES); assert set(inet.classes_of("ImageNet-A")) <= set(range(DRY_RUN_CLASSES))
         root = make_tiny_domainbed(t, classes=("cat", "dog"), n=3)              # present: the real images, cut down
         tiny = get_dataset(str(root)); test_eq(len(tiny.items["photo"]), 2 * DRY_RUN_PER_CLASS)
+        test_eq(len(get_dataset(str(root), cut=False).items["photo"]), 6)         # a test can ask for the whole dataset
         test_eq(tiny.items["photo"][0][0], root/"photo"/"cat"/"0.png"); test_eq(tiny.image("photo", 0).size, (8, 8))
         test_eq(get_dataset("toyworld", n_per_domain=7).name, "toyworld")       # generated datasets are not cut
         test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")

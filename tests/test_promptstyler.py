@@ -150,7 +150,7 @@ def test_promptstyler_on_real_pacs_folder():
     from dg_literate.data import find_data_root, get_dataset
     if find_data_root("PACS") is None: skip("PACS not found: set DG_LITERATE_DATA to the folder holding PACS/")
     else:
-        pacs = get_dataset("PACS"); c = load_clip("toyclip-tiny", device="cpu")   # the real folder path, with a tiny model
+        pacs = get_dataset("PACS", cut=False); c = load_clip("toyclip-tiny", device="cpu")   # the real folder path, with a tiny model
         ps = PromptStyler.fit(c.model, c.tokenizer, pacs.classes, PromptStylerConfig(n_styles=2, iters=2, epochs=1), progress=False)
         f, y = image_features(c, pacs.subset("sketch", range(0, 3929, 500), transform=c.preprocess), progress=False)
         test_eq(ps.classify_features(f).shape, (8, 7)); test_eq(y, pacs.labels("sketch")[list(range(0, 3929, 500))])
