@@ -110,12 +110,16 @@ def shrink_for_test(ns:dict, # the notebook's `globals()`
                     **small): # parameter name -> smoke-run value
     "Under `IN_TEST`, overwrite the named parameters in `ns` with smoke-run values; returns True if it did."
     if not in_test(): return False
-    missing = [k for k in small if k not in ns]
-    if missing: raise KeyError(f"shrink_for_test: {missing} are not parameters of this notebook")
+    _shrink(ns, small, "shrink_for_test", "IN_TEST smoke run")
+    return True
+
+def _shrink(ns:dict, small:dict, who:str, label:str, keep:set=frozenset()):
+    "Overwrite the parameters in `ns` named in `small` (except `keep`) and print what changed."
+    if missing := [k for k in small if k not in ns]: raise KeyError(f"{who}: {missing} are not parameters of this notebook")
+    small = {k: v for k, v in small.items() if k not in keep}
     changes = {k: (ns[k], v) for k, v in small.items() if ns[k] != v}
     ns.update(small)
-    if changes: print("IN_TEST smoke run: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
-    return True
+    if changes: print(f"{label}: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
 
 # %% ../nbs/00_core.ipynb #965a32b8
 def dry_run() -> bool:
@@ -130,11 +134,7 @@ def shrink_for_dry_run(ns:dict, # the notebook's `globals()`
                        **small): # parameter name -> dry-run value
     "Under `--dry-run`, overwrite the named parameters with tiny values, except those the user passed; True if it did."
     if not dry_run(): return False
-    if missing := [k for k in small if k not in ns]: raise KeyError(f"shrink_for_dry_run: {missing} are not parameters of this notebook")
-    small = {k: v for k, v in small.items() if k not in user_params()}
-    changes = {k: (ns[k], v) for k, v in small.items() if ns[k] != v}
-    ns.update(small)
-    print("dry run (real shapes, tiny sizes): " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
+    _shrink(ns, small, "shrink_for_dry_run", "dry run (real shapes, tiny sizes)", user_params())
     return True
 
 def tiny_run() -> bool:

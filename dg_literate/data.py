@@ -143,6 +143,7 @@ class DomainDataset:
         self.check_domain(domain)
         return DomainSubset(self, domain, list(range(len(self.items[domain]))) if indices is None else list(indices), transform)
 
+# %% ../nbs/02_data.ipynb #db2af340
 class DomainSubset(torch.utils.data.Dataset):
     "Part of one domain of a `DomainDataset`; items are (image, label, domain index)."
     def __init__(self, ds:DomainDataset, domain:str, indices:list[int], transform:Callable|None=None):
@@ -159,6 +160,7 @@ class DomainSubset(torch.utils.data.Dataset):
         h = hashlib.sha1(",".join(map(str, self.indices)).encode()).hexdigest()[:12]
         return f"{self.ds.key}|{self.domain}|{len(self.indices)}:{h}|{self.transform!r}"
 
+# %% ../nbs/02_data.ipynb #3d2a9d6f
 class FolderDomainDataset(DomainDataset):
     "A dataset in DomainBed's layout: `root/<domain>/<class>/<image>`."
     def __init__(self, folder:Path|str, # the dataset folder, e.g. data/PACS
@@ -183,7 +185,7 @@ class FolderDomainDataset(DomainDataset):
                 items[d] += [(p, y) for p in imgs]
         super().__init__(name or folder.name, domains, classes, items, key=f"folder:{folder.resolve()}")
 
-# %% ../nbs/02_data.ipynb #db2af340
+# %% ../nbs/02_data.ipynb #01ea5096
 DATASETS: dict[str, Callable[..., DomainDataset]] = {}
 PROVIDERS = {"toyworld": "dg_literate.toyworld:ToyWorld"}    # generated datasets: "module:callable", imported on first use
 
@@ -229,7 +231,7 @@ def _load(name, root=None, **kwargs) -> DomainDataset:
     if len(ds.classes) != spec.n_classes: raise ValueError(f"{name}: found {len(ds.classes)} classes, expected {spec.n_classes}")
     return ds
 
-# %% ../nbs/02_data.ipynb #3d2a9d6f
+# %% ../nbs/02_data.ipynb #bcd9bc35
 @functools.cache
 def _classnames() -> dict:
     import dg_literate                          # the package folder (a notebook cell has no __file__)
@@ -249,7 +251,7 @@ def imagenet_class_indices(domain:str) -> list[int]:
     if domain not in IMAGENET_DIRS: raise KeyError(f"unknown ImageNet variant {domain!r}: {list(IMAGENET_DIRS)}")
     return list(_classnames().get(domain, range(1000)))
 
-# %% ../nbs/02_data.ipynb #01ea5096
+# %% ../nbs/02_data.ipynb #87f81967
 class ImageNetVariants(DomainDataset):
     "ImageNet and its variants as TPT lays them out under one root; labels in ImageNet's 1000-class space."
     def __init__(self, root:Path|str|None, # the folder holding ImageNet/, imagenet-a/, ... (see the table)
@@ -269,7 +271,7 @@ class ImageNetVariants(DomainDataset):
             dcls[d] = idx
         super().__init__("ImageNetOOD", list(domains), class_names("ImageNet"), items, key=f"imagenet:{root.resolve()}", domain_classes=dcls)
 
-# %% ../nbs/02_data.ipynb #bcd9bc35
+# %% ../nbs/02_data.ipynb #87ebc48c
 DRY_RUN_PER_CLASS, DRY_RUN_CLASSES = 1, 7
 
 class StandInDataset(DomainDataset):
@@ -286,7 +288,7 @@ class StandInDataset(DomainDataset):
 
 def _spread(n:int, k:int) -> list[int]: return sorted({round(i * n / k) for i in range(k)}) if n > k else list(range(n))
 
-# %% ../nbs/02_data.ipynb #87f81967
+# %% ../nbs/02_data.ipynb #6aa9369b
 def dry_run_dataset(name:str, root:Path|str|None=None, per_class:int=DRY_RUN_PER_CLASS, max_classes:int=DRY_RUN_CLASSES,
                     domains:list[str]|None=None, **kwargs) -> DomainDataset:
     "A dry run's data: the real dataset cut to `per_class` images per domain and class, or a stand-in if it is absent."
@@ -306,7 +308,7 @@ def dry_run_dataset(name:str, root:Path|str|None=None, per_class:int=DRY_RUN_PER
     dcls = {d: [new[c] for c in full.classes_of(d) if c in new] for d in full.domain_classes}
     return DomainDataset(full.name, full.domains, [full.classes[i] for i in keep], items, key=f"dry:{full.key}:{per_class}", domain_classes=dcls)
 
-# %% ../nbs/02_data.ipynb #87ebc48c
+# %% ../nbs/02_data.ipynb #316a7901
 class Split(NamedTuple):
     train: torch.utils.data.Dataset   # sources, (1 - val_frac) of each
     val: torch.utils.data.Dataset     # sources, val_frac of each (model selection)
