@@ -190,7 +190,7 @@ def save_fig(fig, # a matplotlib Figure
     "Save `fig` as PNG in the run folder (and in `figures/` when publishing)."
     out = run_dir("figures")/f"{name}.png"
     fig.savefig(out, dpi=dpi, bbox_inches="tight")
-    if publish and not tiny_run():
+    if publish and not tiny_run() and os.environ.get("DG_LITERATE_PUBLISH") != "0":
         root = repo_root()
         if root is None: print(f"save_fig: no repository found, {name}.png not published")
         else: (root/"figures").mkdir(exist_ok=True); fig.savefig(root/"figures"/f"{name}.png", dpi=dpi, bbox_inches="tight")

@@ -134,6 +134,7 @@ def run_paper(key:str, # registered paper key
                                                    smoke=smoke, dry_run=dry_run), indent=1))
     env = {"DG_LITERATE_RUN_DIR": str(out.resolve()), "IN_TEST": "1" if smoke else None,
            "DG_LITERATE_DRY_RUN": "1" if dry_run else None, "DG_LITERATE_USER_PARAMS": json.dumps(sorted(overrides)) if dry_run else None,
+           "DG_LITERATE_PUBLISH": "1" if pf.resolve() == (nbs/paper.params).resolve() and not overrides else "0",   # figures/: defaults only
            "HF_HUB_OFFLINE": "1" if dry_run else os.environ.get("HF_HUB_OFFLINE")}
     saved = {k: os.environ.get(k) for k in env}
     for k, v in env.items():

@@ -75,6 +75,10 @@ def test_save_fig_not_published_in_test():
         p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)
         assert p.exists() and p.parent == Path(t)/"figures"
         assert not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
+    with tempfile.TemporaryDirectory() as t, modified_env("IN_TEST", "DG_LITERATE_DRY_RUN", DG_LITERATE_RUN_DIR=t, DG_LITERATE_PUBLISH="0"):
+        fig, ax = plt.subplots(figsize=(1, 1)); ax.plot([0, 1])
+        p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)     # a non-default runner run: not published
+        assert p.exists() and not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
 
 
 def test_hf_offline_respects_user_choice():
