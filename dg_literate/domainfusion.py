@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .core import set_seed
-from .efdm import domain_tensors, accuracy, _augment, _normalize
+from .train import domain_tensors, accuracy, augment, normalize
 
 # %% auto #0
 __all__ = ['pseudo_image', 'ldm_latents', 'latent_distillation_loss', 'style_content_split', 'style_content_combine',
@@ -226,8 +226,8 @@ class DomainFusionTrainer:
             if c.online and ep % c.every == 0: self._refresh(ep)
             model.train()
             for b in torch.randperm(len(self.xtr), generator=self.g)[:per_epoch * c.batch_size].view(per_epoch, -1):
-                xb, yb = _augment(self.xtr[b], self.g), self.ytr[b].to(dev)   # float 0..255 (B,3,S,S)
-                logits = model(_normalize(xb, dev))
+                xb, yb = augment(self.xtr[b], self.g, "flipcrop"), self.ytr[b].to(dev)   # float 0..255 (B,3,S,S)
+                logits = model(normalize(xb, dev))
                 loss = F.cross_entropy(logits, yb); parts = dict(ce=loss.item())
                 if c.uses_ld:
                     tl, k = time.time(), min(c.ld_batch, len(b))
@@ -237,7 +237,7 @@ class DomainFusionTrainer:
                     loss = loss + c.ld_weight * ld; self.ld_mse.append(mse.mean().item()); ld_seconds += time.time() - tl
                 if self.xs is not None:
                     j = torch.randint(len(self.xs), (c.syn_batch,), generator=self.g)
-                    loss = loss + c.syn_weight * F.cross_entropy(model(_normalize(_augment(self.xs[j], self.g), dev)), self.ys[j].to(dev))
+                    loss = loss + c.syn_weight * F.cross_entropy(model(normalize(augment(self.xs[j], self.g, "flipcrop"), dev)), self.ys[j].to(dev))
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
                 bar.update(); bar.set_postfix(epoch=ep, loss=f"{loss.item():.3f}", refresh=False)
         bar.close()
@@ -289,7 +289,7 @@ def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     c = ldm.encode_text(["circle"] * ld_batch)
     def step(mode):
-        logits = model(_normalize(x.float(), device)); loss = F.cross_entropy(logits, y.to(device))
+        logits = model(normalize(x.float(), device)); loss = F.cross_entropy(logits, y.to(device))
         if mode:
             xt = pseudo_image(x[:ld_batch].to(device).float() / 255, logits[:ld_batch].softmax(1), y[:ld_batch].to(device))
             loss = loss + latent_distillation_loss(ldm, xt, c, full_backward=(mode == "full"), generator=g)[0]

@@ -14,10 +14,10 @@ from .core import set_seed, cache_dir, write_metrics
 
 # %% auto #0
 __all__ = ['MATCH', 'mean_std', 'adain', 'histogram_matching', 'efdm', 'moments', 'mixstyle', 'efdmix', 'EFDMix', 'MixStyle',
-           'add_style_layers', 'domain_tensors', 'DGConfig', 'style_resnet', 'accuracy', 'train_dg', 'run_dg_grid',
-           'dg_table', 'vgg_encoder', 'resnet_encoder', 'encode_all', 'style_decoder', 'style_encoder_decoder',
-           'style_loss', 'StyleTransferConfig', 'train_style_transfer', 'transfer', 'interpolate_styles',
-           'efdmix_gather', 'bench_efdm']
+           'add_style_layers', 'DGConfig', 'style_resnet', 'train_dg', 'run_dg_grid', 'dg_table', 'vgg_encoder',
+           'resnet_encoder', 'encode_all', 'style_decoder', 'style_encoder_decoder', 'style_loss',
+           'StyleTransferConfig', 'train_style_transfer', 'transfer', 'interpolate_styles', 'efdmix_gather',
+           'bench_efdm']
 
 # %% ../nbs/10_efdm.ipynb #af2bbe6d
 def mean_std(x:torch.Tensor, # (B,C,H,W)
@@ -133,24 +133,7 @@ def add_style_layers(model:nn.Module, # a torchvision ResNet
     return model
 
 # %% ../nbs/10_efdm.ipynb #0cda51e1
-from .toynet import IMAGENET_MEAN, IMAGENET_STD                 # torchvision's ImageNet statistics
-
-def domain_tensors(ds, # a `DomainDataset` (the toy world, or a folder dataset such as PACS)
-                   domain:str, size:int=64, progress:bool=True) -> tuple[torch.Tensor, torch.Tensor]:
-    "All images of one domain as uint8 (N,3,size,size) (shorter side resized, centre crop) and labels (N,)."
-    ds.check_domain(domain)
-    labels = ds.labels(domain)
-    if hasattr(ds, "images"):                                          # the toy world renders tensors directly
-        x = ds.images(domain)
-        if x.shape[-1] != size: x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True).round().clamp(0, 255).to(torch.uint8)
-        return x, labels
-    f = cache_dir("tensors")/f"{ds.key.replace('/', '_').replace(':', '_')[-80:]}-{domain}-{size}.pt"
-    if f.exists(): return torch.load(f), labels
-    from torchvision.transforms import v2 as T
-    tf = T.Compose([T.PILToTensor(), T.Resize(size, antialias=True), T.CenterCrop(size)])
-    x = torch.stack([tf(ds.image(domain, i)) for i in tqdm(range(len(labels)), desc=f"decode {domain}", disable=not progress)])
-    torch.save(x, f)
-    return x, labels
+from .train import IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy   # nbs/07_train
 
 # %% ../nbs/10_efdm.ipynb #081b473d
 @dataclass
@@ -197,22 +180,6 @@ def _batches(dom:torch.Tensor, B:int, mix:str, g:torch.Generator) -> list[torch.
         res.append(torch.cat([take(doms[a], B // 2), take(doms[b], B - B // 2)]))
     return res
 
-def _augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
-    "Random crop (reflect pad by 1/8) and horizontal flip of a uint8 batch (B,3,S,S), as float (toynet's `flip_crop`)."
-    from dg_literate.toynet import flip_crop
-    return flip_crop(x, g).float()
-
-def _normalize(x:torch.Tensor, device) -> torch.Tensor:
-    m, s = torch.tensor(IMAGENET_MEAN, device=device)[:, None, None], torch.tensor(IMAGENET_STD, device=device)[:, None, None]
-    return (x.to(device).float() / 255 - m) / s
-
-@torch.no_grad()
-def accuracy(model:nn.Module, x:torch.Tensor, y:torch.Tensor, device=None, batch:int=256) -> float:
-    "Top-1 accuracy (%) of `model` on uint8 images (N,3,S,S)."
-    device = device or next(model.parameters()).device; model.eval()
-    pred = torch.cat([model(_normalize(x[i:i + batch], device)).argmax(1).cpu() for i in range(0, len(x), batch)])
-    return (pred == y).float().mean().item() * 100
-
 # %% ../nbs/10_efdm.ipynb #c3048bb6
 def train_dg(ds, # a `DomainDataset`
              sources:list[str], targets:list[str], cfg:DGConfig, device=None, progress:bool=True) -> dict:
@@ -237,7 +204,7 @@ def train_dg(ds, # a `DomainDataset`
     for ep in range(cfg.epochs):
         model.train()
         for b in _batches(dtr, cfg.batch_size, cfg.mix, g):
-            loss = F.cross_entropy(model(_normalize(_augment(xtr[b], g), device)), ytr[b].to(device))
+            loss = F.cross_entropy(model(normalize(augment(xtr[b], g, "flipcrop"), device)), ytr[b].to(device))
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             bar.update(); bar.set_postfix(epoch=ep, loss=f"{loss.item():.3f}")
     bar.close()

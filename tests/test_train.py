@@ -1,0 +1,77 @@
+"""Tests exported from nbs/07_train.ipynb by `dg-export-tests`. DO NOT EDIT: edit the notebook."""
+
+from dg_literate.train import *
+
+from fastcore.test import *
+import math, tempfile, torch, torch.nn as nn, torch.nn.functional as F
+from pathlib import Path
+from dg_literate.toynet import IMAGENET_MEAN, IMAGENET_STD
+
+class _Data:
+    def __init__(self, n=96, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.y = torch.randint(0, 3, (n,), generator=g); self.dom = torch.arange(n) % 3
+        base = torch.rand(3, 3, 1, 1, generator=g) * 200
+        self.x = (base[self.y] + 40 * torch.rand(n, 3, 16, 16, generator=g)).clamp(0, 255).to(torch.uint8)
+        self.xv, self.yv = self.x[:30], self.y[:30]; self.test = {"t": (self.x[30:60], self.y[30:60])}
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+
+
+def test_domain_batches_balance_domains():
+    g = torch.Generator().manual_seed(0)
+    dom = torch.tensor([0] * 40 + [1] * 30 + [2] * 50)
+    bs = domain_batches(dom, 8, 2, g)
+    for b in bs:
+        test_eq(len(b), 8); d = dom[b]
+        test_eq(len(d.unique()), 2); test_eq(sorted((d == u).sum().item() for u in d.unique()), [4, 4])   # two domains, 4 each
+    allidx = torch.cat(bs); test_eq(len(allidx.unique()), len(allidx))              # no image twice in an epoch
+    assert len(bs) >= 10
+    test_eq([len(b) for b in domain_batches(dom, 8, 0, g)], [8] * 15)                # plain random batches
+    test_fail(lambda: domain_batches(dom, 9, 2, g), contains="multiple of n_domain")
+
+
+def test_augment_and_normalize():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    for kind in ("translate", "flipcrop", "flip", "none"):
+        a = augment(x, g, kind); test_eq(a.shape, (16, 3, 32, 32)); assert a.dtype == torch.float32
+    test_eq(augment(x, g, "none"), x.float())
+    a = augment(x, torch.Generator().manual_seed(1), "flip")
+    kept = (a == x.float()).flatten(1).all(1); flipped = (a == x.float().flip(-1)).flatten(1).all(1)
+    assert (kept | flipped).all() and 2 <= flipped.sum() <= 14                      # each image flipped or not, about half
+    flat = torch.full((4, 3, 16, 16), 77, dtype=torch.uint8)
+    test_close(augment(flat, g, "translate"), flat.float(), eps=1e-4)               # a translated flat image stays flat
+    test_fail(lambda: augment(x, g, "rotate"), contains="'translate'")
+    n = normalize(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))
+    test_close(n[0, :, 0, 0], torch.tensor([(1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]), eps=1e-5)
+
+
+def test_trainer_resume_selection_and_hooks():
+    cfg = TrainConfig(epochs=3, batch_size=12, lr=0.1, n_domain=3)
+    with tempfile.TemporaryDirectory() as t:
+        a = Trainer(_net(), _Data(), cfg, ckpt=Path(t)/"a.pt", progress=False); ra = a.fit()
+        b = Trainer(_net(), _Data(), cfg, ckpt=Path(t)/"b.pt", progress=False); rb1 = b.fit(stop_after=1)
+        test_eq(rb1["epochs_run"], 1)
+        b2 = Trainer(_net(seed=5), _Data(), cfg, ckpt=Path(t)/"b.pt", progress=False); rb = b2.fit()   # a fresh process resumes
+        for k, v in a.model.state_dict().items(): test_eq(v, b2.model.state_dict()[k])
+        test_eq(ra["history"], rb["history"]); test_eq(ra["t"], rb["t"]); test_eq(rb["epochs_run"], 3)
+    class Spoil(Hook):                                                                  # ruins the model in the last epoch
+        def __init__(self): self.steps = 0
+        def before_epoch(self, tr):
+            if tr.epoch == tr.cfg.epochs - 1:
+                with torch.no_grad(): tr.model[-1].weight.mul_(-1)
+        def loss(self, tr): self.steps += 1; return 0.0 * tr.logits.sum()
+    s = Spoil()
+    tr = Trainer(_net(), _Data(), TrainConfig(epochs=4, batch_size=12, lr=0.1), hooks=[s], progress=False); r = tr.fit()
+    test_eq(s.steps, 4 * tr.per_epoch)                                                   # the hook saw every step
+    test_eq(r["epoch"], max(range(4), key=lambda i: (r["history"][i], -i)) + 1); test_eq(r["val"], max(r["history"]))
+    assert r["history"][-1] < r["val"] and r["epoch"] < 4                                # the spoiled last epoch is not selected
+    tr.model.load_state_dict(tr.best_state); test_eq(tr.accuracy(tr.data.xv, tr.data.yv), r["val"])
+    test_eq(r["last"]["val"], r["history"][-1])
+    bn = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12, freeze_bn=True), progress=False)
+    m0 = bn.model[1].running_mean.clone(); bn.fit(); test_eq(bn.model[1].running_mean, m0)           # frozen statistics
+    bn2 = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12), progress=False); bn2.fit()
+    assert not torch.allclose(bn2.model[1].running_mean, m0)
+    test_fail(lambda: Trainer(_net(), _Data(), TrainConfig(schedule="step")), contains="'cosine' or 'onecycle'")
