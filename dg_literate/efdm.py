@@ -14,10 +14,10 @@ from .core import set_seed, cache_dir, write_metrics
 
 # %% auto #0
 __all__ = ['MATCH', 'mean_std', 'adain', 'histogram_matching', 'efdm', 'moments', 'mixstyle', 'efdmix', 'EFDMix', 'MixStyle',
-           'add_style_layers', 'DGConfig', 'style_resnet', 'train_dg', 'run_dg_grid', 'dg_table', 'vgg_encoder',
-           'resnet_encoder', 'encode_all', 'style_decoder', 'style_encoder_decoder', 'style_loss',
-           'StyleTransferConfig', 'train_style_transfer', 'transfer', 'interpolate_styles', 'efdmix_gather',
-           'bench_efdm']
+           'add_style_layers', 'DGConfig', 'style_resnet', 'StyleMixHook', 'train_dg', 'run_dg_grid', 'dg_table',
+           'vgg_encoder', 'resnet_encoder', 'encode_all', 'style_decoder', 'vgg_decoder', 'style_encoder_decoder',
+           'style_loss', 'StyleTransferConfig', 'train_style_transfer', 'transfer', 'interpolate_styles',
+           'efdmix_gather', 'bench_efdm']
 
 # %% ../nbs/10_efdm.ipynb #af2bbe6d
 def mean_std(x:torch.Tensor, # (B,C,H,W)
@@ -133,7 +133,8 @@ def add_style_layers(model:nn.Module, # a torchvision ResNet
     return model
 
 # %% ../nbs/10_efdm.ipynb #0cda51e1
-from .train import IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy   # nbs/07_train
+from .train import (IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy,   # nbs/07_train
+                               DomainData, TrainConfig, Trainer, Hook)
 
 # %% ../nbs/10_efdm.ipynb #081b473d
 @dataclass
@@ -144,15 +145,23 @@ class DGConfig:
     image_size: int = 64
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 0.05                # SGD, momentum 0.9, nesterov
-    schedule: str = "onecycle"      # "onecycle" (from scratch) | "cosine" (the paper: lr 0.001, 50 epochs)
+    lr: float = 0.05                # SGD, momentum 0.9
+    schedule: str = "onecycle"      # "onecycle" (per step) | "cosine" (per epoch, Dassl; the paper: lr 0.001)
+    nesterov: bool = False          # Dassl's SGD has none (our runs before issue 19 used it)
     weight_decay: float = 5e-4
+    augment: str = "translate"      # "translate": Dassl's random_translation + random_flip | "flipcrop"
+    freeze_bn: bool = False         # BatchNorm statistics frozen (DomainBed); Dassl trains them
     p: float = 0.5                  # style layer probability
     alpha: float = 0.1              # Beta(alpha, alpha)
     mix: str = "crossdomain"        # "random" | "crossdomain"
     stages: tuple = ("layer1", "layer2", "layer3")
     val_frac: float = 0.2           # per source domain, held out for validation
     seed: int = 0
+    def train_config(self, n_domain:int=0) -> TrainConfig:
+        "The shared loop's settings (`n_domain`: domains per batch, 2 for cross-domain mixing)."
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, nesterov=self.nesterov,
+                           weight_decay=self.weight_decay, schedule=self.schedule, n_domain=n_domain, augment=self.augment,
+                           freeze_bn=self.freeze_bn, seed=self.seed)
 
 def style_resnet(cfg:DGConfig, num_classes:int) -> nn.Module:
     "A torchvision ResNet with the config's style layers, from scratch, a local ImageNet state_dict, or toynet."
@@ -163,72 +172,55 @@ def style_resnet(cfg:DGConfig, num_classes:int) -> nn.Module:
     return model
 
 # %% ../nbs/10_efdm.ipynb #f2c074ec
-def _batches(dom:torch.Tensor, B:int, mix:str, g:torch.Generator) -> list[torch.Tensor]:
-    "One epoch of index batches; for 'crossdomain' each batch is two source domains, one per half."
-    if mix != "crossdomain" or len(dom.unique()) < 2: return list(torch.randperm(len(dom), generator=g).split(B))[:max(1, len(dom) // B)]
-    pools = {d: iter(torch.empty(0, dtype=torch.long)) for d in dom.unique().tolist()}
-    def take(d, k):
-        out = []
-        while len(out) < k:
-            try: out.append(next(pools[d]))
-            except StopIteration: pools[d] = iter(torch.nonzero(dom == d).flatten()[torch.randperm(int((dom == d).sum()), generator=g)])
-        return torch.stack(out)
-    doms = list(pools)
-    res = []
-    for _ in range(len(dom) // B):
-        a, b = torch.randperm(len(doms), generator=g)[:2].tolist()
-        res.append(torch.cat([take(doms[a], B // 2), take(doms[b], B - B // 2)]))
-    return res
+class StyleMixHook(Hook):
+    "MixStyle or EFDMix as a training hook: forward hooks pass each stage's output through the style layer."
+    def __init__(self, method:str, p:float=0.5, alpha:float=0.1, mix:str="random", stages=("layer1", "layer2", "layer3")):
+        self.layer = {"mixstyle": MixStyle, "efdmix": EFDMix}[method](p=p, alpha=alpha, mix=mix)   # one instance, as Dassl's
+        self.stages, self.handles = tuple(stages), []
+    def install(self, model:nn.Module) -> nn.Module:
+        "Register the forward hooks on `model`'s stages (idempotent); the layer mixes only while the model trains."
+        if self.handles: return model
+        def fn(module, inp, out):
+            self.layer.train(module.training); return self.layer(out)
+        self.handles = [getattr(model, s).register_forward_hook(fn) for s in self.stages]
+        return model
+    def before_fit(self, tr): self.install(tr.model)
 
 # %% ../nbs/10_efdm.ipynb #c3048bb6
 def train_dg(ds, # a `DomainDataset`
-             sources:list[str], targets:list[str], cfg:DGConfig, device=None, progress:bool=True) -> dict:
-    "Train `cfg.method` on `sources`, test on each target; returns accuracies (%) and the training time."
-    from dg_literate.data import loo_split
-    device = torch.device(device or "cpu"); set_seed(cfg.seed)
-    split = loo_split(ds, targets, val_frac=cfg.val_frac, seed=cfg.seed, sources=sources)
-    def stack(parts):
-        xs, ys, ds_ = [], [], []
-        for p in parts.datasets:
-            x, y = domain_tensors(ds, p.domain, cfg.image_size, progress)
-            xs.append(x[p.indices]); ys.append(y[p.indices]); ds_.append(torch.full((len(p.indices),), p.d))
-        return torch.cat(xs), torch.cat(ys), torch.cat(ds_)
-    xtr, ytr, dtr = stack(split.train); xva, yva, _ = stack(split.val)
-    model = style_resnet(cfg, len(ds.classes)).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
-    g = torch.Generator().manual_seed(cfg.seed)
-    per_epoch = max(1, len(xtr) // cfg.batch_size); total = cfg.epochs * per_epoch
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=total, pct_start=0.15) if cfg.schedule == "onecycle"
-             else torch.optim.lr_scheduler.CosineAnnealingLR(opt, total))
-    t0 = time.time(); bar = tqdm(total=total, desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}", disable=not progress)
-    for ep in range(cfg.epochs):
-        model.train()
-        for b in _batches(dtr, cfg.batch_size, cfg.mix, g):
-            loss = F.cross_entropy(model(normalize(augment(xtr[b], g, "flipcrop"), device)), ytr[b].to(device))
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            bar.update(); bar.set_postfix(epoch=ep, loss=f"{loss.item():.3f}")
-    bar.close()
-    res = dict(val=accuracy(model, xva, yva, device), seconds=time.time() - t0)
-    for t in targets: res[t] = accuracy(model, *domain_tensors(ds, t, cfg.image_size, progress), device)
-    return res
+             sources:list[str], targets:list[str], cfg:DGConfig, device=None, progress:bool=True,
+             ckpt:Path|str|None=None) -> dict: # checkpoint file: the run resumes from it
+    "Train `cfg.method` on `sources` with the shared loop; target accuracies (%) of the best source-val epoch, and the last's."
+    from dg_literate.toynet import backbone
+    data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
+    set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
+    hooks = [] if cfg.method == "erm" else [StyleMixHook(cfg.method, cfg.p, cfg.alpha, cfg.mix, cfg.stages)]
+    n_domain = 2 if cfg.mix == "crossdomain" and len(sources) > 1 else 0         # two domains per batch, one per half
+    tr = Trainer(model, data, cfg.train_config(n_domain), hooks, device, ckpt, progress,
+                 desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}")
+    t0 = time.time(); r = tr.fit()
+    return dict(val=r["val"], epoch=r["epoch"], seconds=time.time() - t0, last=r["last"], **{t: r[t] for t in targets})
 
 # %% ../nbs/10_efdm.ipynb #baed4728
 def run_dg_grid(ds, # a `DomainDataset`
                 jobs:list[tuple], # (setting, method, sources, targets, seed)
-                base:DGConfig, folder:Path|str, progress:bool=True, device=None) -> list[dict]:
-    "Run every job with `train_dg`, each saved as JSON in `folder`; finished jobs with the same config are read back (resumable)."
+                base:DGConfig, folder:Path|str, progress:bool=True, device=None,
+                single:dict|None=None) -> list[dict]: # DGConfig fields for the single-source jobs (their own schedule)
+    "Run every job with `train_dg`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); out = []
     for setting, method, sources, targets, seed in jobs:
         f = folder/f"{setting}-{method}-{'+'.join(sources)}-seed{seed}.json"
         mix = base.mix if setting == "lodo" else "random"               # single source: no second domain to pair with
-        cfg = json.loads(json.dumps(asdict(base) | dict(method=method, seed=seed, mix=mix)))   # JSON-normalized (tuples -> lists)
+        over = (single or {}) if setting == "single" else {}
+        cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed, mix=mix)))   # JSON-normalized
         if f.exists():
             r = json.loads(f.read_text())
             if r.get("cfg") != cfg: raise ValueError(f"{f} was trained with another config {r.get('cfg')}; use a new folder or delete it")
             out.append(r); continue
+        ck = f.with_suffix(".ckpt.pt")
         r = dict(setting=setting, method=method, sources=sources, targets=targets, seed=seed, cfg=cfg,
-                 **train_dg(ds, sources, targets, DGConfig(**cfg), device, progress))
-        f.write_text(json.dumps(r)); out.append(r)
+                 **train_dg(ds, sources, targets, DGConfig(**cfg), device, progress, ckpt=ck))
+        f.write_text(json.dumps(r)); out.append(r); ck.unlink(missing_ok=True)
     return out
 
 def dg_table(results:list[dict], setting:str, methods:list[str], domains:list[str]):
@@ -263,7 +255,11 @@ def vgg_encoder(weights:str="", # torchvision VGG-19 ImageNet state_dict file; "
         if not Path(weights).is_file(): raise FileNotFoundError(f"VGG-19 weights {weights} not found (a torchvision vgg19 state_dict file)")
         vgg.load_state_dict(torch.load(weights, map_location="cpu"))
     depth = depth or (4 if weights else 3)
-    enc = nn.ModuleList(vgg.features[_VGG_CUTS[i]:_VGG_CUTS[i + 1]] for i in range(depth)).eval()
+    def reflect(m):                                                   # the official `vgg_normalised`: reflection padding,
+        if isinstance(m, nn.Conv2d): m.padding = (0, 0); return nn.Sequential(nn.ReflectionPad2d(1), m)
+        if isinstance(m, nn.MaxPool2d): m.ceil_mode = True            # ceil-mode pooling; the same weights
+        return m
+    enc = nn.ModuleList(nn.Sequential(*map(reflect, vgg.features[_VGG_CUTS[i]:_VGG_CUTS[i + 1]])) for i in range(depth)).eval()
     return enc.requires_grad_(False)
 
 def resnet_encoder(weights:str="toynet", # see `dg_literate.toynet.backbone`: "toynet" or a torchvision state_dict file
@@ -294,10 +290,18 @@ def style_decoder(depth:int=3, channels=(64, 128, 256, 512), # the encoder's sta
     if first_down: layers += [nn.Upsample(scale_factor=2, mode="nearest")] + conv(ch[0], ch[0]) + [nn.ReLU()]
     return nn.Sequential(*layers, *conv(ch[0], 3))
 
+def vgg_decoder() -> nn.Sequential:
+    "The official AdaIN/EFDM decoder from relu4_1 (`net.py` L14-44): 9 reflection-padded 3x3 convolutions, nearest upsampling."
+    conv = lambda i, o, relu=True: [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)] + ([nn.ReLU()] if relu else [])
+    up = [nn.Upsample(scale_factor=2, mode="nearest")]
+    return nn.Sequential(*conv(512, 256), *up, *conv(256, 256), *conv(256, 256), *conv(256, 256), *conv(256, 128), *up,
+                         *conv(128, 128), *conv(128, 64), *up, *conv(64, 64), *conv(64, 3, relu=False))
+
 def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0):
     "The frozen encoder ('toynet', a ResNet state_dict file, or 'vgg19' with `vgg_weights`) and an untrained decoder mirroring it."
     enc = vgg_encoder(vgg_weights, seed=seed) if encoder == "vgg19" else resnet_encoder(encoder)
     torch.manual_seed(seed)
+    if encoder == "vgg19" and len(enc) == 4: return enc, vgg_decoder()        # the paper's pair, to relu4_1
     return enc, style_decoder(len(enc), getattr(enc, "channels", (64, 128, 256, 512)), getattr(enc, "first_down", False))
 
 MATCH = {"adain": adain, "hm": histogram_matching, "efdm": efdm}
@@ -317,6 +321,7 @@ class StyleTransferConfig:
     batch_size: int = 8
     lr: float = 1e-3                # Adam (official: 1e-4 for 160k steps; a short toy schedule needs more)
     style_weight: float = 10.0      # w
+    alpha: float = 1.0              # content-style trade-off in training, t = alpha t + (1 - alpha) E(c) (official default 1)
     encoder: str = "toynet"         # "toynet" (its first 3 stages), a ResNet state_dict file, or "vgg19" (see `vgg_weights`)
     vgg_weights: str = ""           # with encoder "vgg19": a torchvision VGG-19 ImageNet state_dict file; "" = random
     seed: int = 0
@@ -338,7 +343,9 @@ def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,
     for step in tqdm(range(cfg.steps), desc=f"style transfer decoder ({cfg.method})", disable=not progress):
         c = _imnorm(contents[torch.randint(len(contents), (cfg.batch_size,), generator=g)].to(device))
         s = _imnorm(styles[torch.randint(len(styles), (cfg.batch_size,), generator=g)].to(device))
-        with torch.no_grad(): fs = encode_all(enc, s); t = MATCH[cfg.method](encode_all(enc, c)[-1], fs[-1])
+        with torch.no_grad():
+            fs, fc = encode_all(enc, s), encode_all(enc, c)[-1]
+            t = cfg.alpha * MATCH[cfg.method](fc, fs[-1]) + (1 - cfg.alpha) * fc     # official net.py L189
         fg = encode_all(enc, dec(t))
         lc = F.mse_loss(fg[-1], t); ls = sum(style_loss(cfg.method, a, b) for a, b in zip(fg, fs))
         loss = lc + cfg.style_weight * ls
@@ -346,11 +353,13 @@ def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,
     return enc, dec.eval(), log
 
 @torch.no_grad()
-def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efdm") -> torch.Tensor:
-    "Stylize uint8 content images (B,3,S,S) with uint8 styles (B,3,S,S); returns uint8 (B,3,S,S)."
+def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efdm",
+             alpha:float=1.0) -> torch.Tensor: # content-style trade-off: 0 keeps the content's features, 1 full style
+    "Stylize uint8 content images (B,3,S,S) with uint8 styles (B,3,S,S): $D(\\alpha t+(1-\\alpha)E(c))$; returns uint8."
     d = next(dec.parameters()).device
-    t = MATCH[method](encode_all(enc, _imnorm(content.to(d)))[-1], encode_all(enc, _imnorm(style.to(d)))[-1])
-    return _imdenorm(dec(t)).cpu()
+    fc = encode_all(enc, _imnorm(content.to(d)))[-1]
+    t = MATCH[method](fc, encode_all(enc, _imnorm(style.to(d)))[-1])
+    return _imdenorm(dec(alpha * t + (1 - alpha) * fc)).cpu()
 
 @torch.no_grad()
 def interpolate_styles(enc, dec, content:torch.Tensor, style_a:torch.Tensor, style_b:torch.Tensor, lam:float) -> torch.Tensor:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_reproduce.ipynb #e4bcd841
 from __future__ import annotations
-import argparse, csv, fnmatch, importlib, json, os, re, sys, time, pkgutil
+import argparse, csv, fnmatch, importlib, json, os, re, shutil, sys, time, pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
@@ -128,6 +128,7 @@ def run_paper(key:str, # registered paper key
     status = out/"status.json"
     if status.exists() and json.loads(status.read_text()).get("status") == "done" and not force:
         print(f"{key}: {out} already finished (use --force to run again)"); return out
+    if dry_run and out.exists(): shutil.rmtree(out)                     # a dry run starts clean: no job results of an older code
     out.mkdir(parents=True, exist_ok=True)
     if force: (out/"metrics.json").unlink(missing_ok=True)
     (out/"params.json").write_text(json.dumps(dict(paper=key, notebook=paper.notebook, params_file=str(pf), params=params,

@@ -74,8 +74,9 @@ def domain_batches(dom:torch.Tensor, # (N,) domain id of each training image
                    g:torch.Generator) -> list[torch.Tensor]: # one epoch of index batches, each (B,)
     "One epoch of Dassl's RandomDomainSampler: each batch takes B/n_domain unused images from n_domain random domains."
     doms = dom.unique().tolist()
+    if len(dom) < batch_size: return [torch.randperm(len(dom), generator=g)]      # fewer images than a batch: one (Dassl's drop_last)
     if n_domain <= 1 or len(doms) < 2:
-        return list(torch.randperm(len(dom), generator=g)[: len(dom) // batch_size * batch_size].split(batch_size)) or [torch.arange(len(dom))]
+        return list(torch.randperm(len(dom), generator=g)[: len(dom) // batch_size * batch_size].split(batch_size))
     n_domain = min(n_domain, len(doms))
     if batch_size % n_domain: raise ValueError(f"batch_size {batch_size} is not a multiple of n_domain {n_domain}")
     k = batch_size // n_domain
@@ -144,7 +145,7 @@ class Trainer:
         self.model.to(self.device)
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.g = torch.Generator().manual_seed(cfg.seed)
-        self.per_epoch = len(domain_batches(data.dom, cfg.batch_size, cfg.n_domain, torch.Generator().manual_seed(cfg.seed)))
+        self.per_epoch = max(1, len(data.dom) // cfg.batch_size)      # an upper bound: domain-balanced epochs can end earlier
         self.sched = (torch.optim.lr_scheduler.OneCycleLR(self.opt, cfg.lr, total_steps=cfg.epochs * self.per_epoch, pct_start=0.15)
                       if cfg.schedule == "onecycle" else torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.epochs))
         self.epoch, self.step, self.history, self.best, self.best_state = 0, 0, [], -1.0, None

@@ -3,8 +3,8 @@
 from dg_literate.efdm import *
 
 from fastcore.test import *
-import numpy as np, torch
-from dg_literate.efdm import _batches                                    # a private helper the tests check
+import numpy as np, torch, torch.nn as nn
+from dg_literate.efdm import _imnorm, _imdenorm                          # private helpers the tests use
 
 def adain_literal(x, y, eps=1e-5):
     o = torch.empty_like(x)
@@ -128,17 +128,31 @@ def test_style_layers_train_only():
     test_eq(m(torch.randn(2, 3, 64, 64)).shape, (2, 7))
 
 
+def test_style_hook_equals_style_layers():
+    import copy, torchvision
+    torch.manual_seed(0); base = torchvision.models.resnet18(num_classes=7)
+    x = torch.randn(8, 3, 32, 32)
+    for method, Layer in (("efdmix", EFDMix), ("mixstyle", MixStyle)):
+        for mix in ("random", "crossdomain"):
+            a = add_style_layers(copy.deepcopy(base), lambda: Layer(p=1.0, alpha=0.1, mix=mix))   # the layers inserted
+            b = StyleMixHook(method, p=1.0, alpha=0.1, mix=mix).install(copy.deepcopy(base))     # the hook
+            a.train(); b.train()
+            torch.manual_seed(1); oa = a(x); torch.manual_seed(1); ob = b(x)
+            test_close(oa, ob, eps=1e-6)                                            # the same mixing, draw for draw
+            a.eval(); b.eval(); test_close(a(x), b(x), eps=1e-6)
+            fresh = StyleMixHook(method, p=1.0, mix=mix).install(copy.deepcopy(base)).eval()
+            test_close(fresh(x), copy.deepcopy(base).eval()(x), eps=1e-6)          # identity at test time
+        test_eq(set(b.state_dict()), set(base.state_dict()))                       # still a plain torchvision ResNet
+
+
 def test_train_dg_seeded():
     from dg_literate.toyworld import ToyWorld
     tw = ToyWorld(56, seed=5)
     cfg = DGConfig(method="efdmix", epochs=2, batch_size=16, image_size=32, seed=0)
     r = train_dg(tw, ["photo", "cartoon", "art_painting"], ["sketch"], cfg, progress=False)
-    assert set(r) == {"val", "seconds", "sketch"} and 0 <= r["sketch"] <= 100
+    assert set(r) == {"val", "epoch", "seconds", "last", "sketch"} and 0 <= r["sketch"] <= 100 and 1 <= r["epoch"] <= 2
     r2 = train_dg(tw, ["photo", "cartoon", "art_painting"], ["sketch"], cfg, progress=False)
-    test_eq(r["sketch"], r2["sketch"])                                          # seeded: the same run twice
-    b = _batches(torch.tensor([0] * 20 + [1] * 20 + [2] * 20), 8, "crossdomain", torch.Generator().manual_seed(0))
-    dom = torch.tensor([0] * 20 + [1] * 20 + [2] * 20)
-    for bb in b: test_eq(len(dom[bb[:4]].unique()), 1); assert dom[bb[0]] != dom[bb[4]]   # two domains, one per half
+    test_eq(r["sketch"], r2["sketch"]); test_eq(r["last"], r2["last"])         # seeded: the same run twice
     test_fail(lambda: style_resnet(DGConfig(weights="/nonexistent.pth"), 7), contains="not found")
 
 
@@ -172,6 +186,16 @@ def test_style_transfer_pieces():
     test_eq([f.shape[1:] for f in fs], [(64, 16, 16), (64, 8, 8), (128, 4, 4)]); test_eq(enc.channels, [64, 64, 128])
     test_eq(dec(fs[-1]).shape, x.shape); assert all(not p.requires_grad for p in enc.parameters())
     test_eq(resnet_encoder("", "resnet50").channels, [64, 256, 512])                          # widths read off the stages
+    enc4, dec4 = vgg_encoder(depth=4), vgg_decoder()                                          # the paper's pair (random weights)
+    test_eq(sum(isinstance(m, nn.Conv2d) for m in dec4.modules()), 9)                          # the official 9 convolutions
+    assert all(m.padding == (0, 0) for m in enc4.modules() if isinstance(m, nn.Conv2d))       # reflection padding, not zeros
+    test_eq(sum(isinstance(m, nn.ReflectionPad2d) for m in enc4.modules()), 9)                 # relu1_1 .. relu4_1: 9 convs
+    f4 = encode_all(enc4, torch.randn(1, 3, 64, 64))[-1]; test_eq(f4.shape[1:], (512, 8, 8)); test_eq(dec4(f4).shape, (1, 3, 64, 64))
+    c8, s8 = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    enc, dec = vgg_encoder(depth=3), style_decoder(3)
+    with torch.no_grad(): plain = _imdenorm(dec(encode_all(enc, _imnorm(c8))[-1]))
+    test_eq(transfer(enc, dec, c8, s8, "efdm", alpha=0.0), plain)                              # alpha 0: the content's own features
+    assert not torch.equal(transfer(enc, dec, c8, s8, "efdm", alpha=1.0), plain)
 
 
 def test_efdmix_gather_equals_efdmix():

@@ -30,6 +30,7 @@ def test_domain_batches_balance_domains():
     assert len(bs) >= 10
     test_eq([len(b) for b in domain_batches(dom, 8, 0, g)], [8] * 15)                # plain random batches
     test_fail(lambda: domain_batches(dom, 9, 2, g), contains="multiple of n_domain")
+    test_eq(len(domain_batches(dom[:5], 8, 2, g)), 1); test_eq(sorted(domain_batches(dom[:5], 8, 0, g)[0].tolist()), list(range(5)))
 
 
 def test_augment_and_normalize():
@@ -65,7 +66,7 @@ def test_trainer_resume_selection_and_hooks():
         def loss(self, tr): self.steps += 1; return 0.0 * tr.logits.sum()
     s = Spoil()
     tr = Trainer(_net(), _Data(), TrainConfig(epochs=4, batch_size=12, lr=0.1), hooks=[s], progress=False); r = tr.fit()
-    test_eq(s.steps, 4 * tr.per_epoch)                                                   # the hook saw every step
+    test_eq(s.steps, tr.step); test_eq(tr.step, 4 * tr.per_epoch)                       # the hook saw every step
     test_eq(r["epoch"], max(range(4), key=lambda i: (r["history"][i], -i)) + 1); test_eq(r["val"], max(r["history"]))
     assert r["history"][-1] < r["val"] and r["epoch"] < 4                                # the spoiled last epoch is not selected
     tr.model.load_state_dict(tr.best_state); test_eq(tr.accuracy(tr.data.xv, tr.data.yv), r["val"])
