@@ -195,7 +195,9 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
         if c.schedule == "cosine": self.sched.step()
         self.epoch += 1; self.history.append(self.accuracy(d.xv, d.yv))
         if self.history[-1] > self.best: self.best, self.best_state = self.history[-1], copy.deepcopy(self.model.state_dict())
-        if self.ckpt: self.ckpt.parent.mkdir(parents=True, exist_ok=True); torch.save(_state(self), self.ckpt)
+        if self.ckpt:                                                           # atomic: a kill mid-write leaves the last good one
+            self.ckpt.parent.mkdir(parents=True, exist_ok=True); tmp = self.ckpt.with_suffix(".tmp")
+            torch.save(_state(self), tmp); tmp.replace(self.ckpt)
     bar.close()
     return self.results()
 
