@@ -40,8 +40,10 @@ def latent_distillation_loss(ldm, # a frozen LDM from `load_ldm`: `ToyLDM` or `S
                              eps:torch.Tensor|None=None, # $\epsilon$, (B,c,h,w); None draws N(0,I)
                              full_backward:bool=False, # back-propagate through the U-Net (True) or use the SDS surrogate (False)
                              t_range:tuple=(20, 980), # timesteps drawn uniformly from [lo, hi)
-                             generator:torch.Generator|None=None) -> tuple[torch.Tensor, torch.Tensor]: # (loss to back-propagate, denoising MSE per image (B,))
+                             generator:torch.Generator|None=None,
+                             reduction:str="mean") -> tuple[torch.Tensor, torch.Tensor]: # "mean" over latent elements, or "sum" (DreamFusion); (loss, MSE per image (B,))
     "Eq. (2): $\\mathcal L_{LD}=\\mathbb E_{t,\\epsilon}\\|\\hat\\epsilon_\\phi(z_t,t,c_y)-\\epsilon\\|^2$, $z=\\mathcal E(x(\\theta))$; gradients reach θ only through x(θ)."
+    if reduction not in ("mean", "sum"): raise ValueError(f"reduction {reduction!r}: 'mean' (over latent elements) or 'sum' (DreamFusion)")
     if any(q.requires_grad for m in (ldm.vae, ldm.unet) for q in m.parameters()):
         raise ValueError("latent_distillation_loss: the LDM must be frozen (ldm.vae / ldm.unet .requires_grad_(False)); L_LD trains the DG model only")
     z = ldm_latents(ldm, x)                                                    # (B,c,h,w)
@@ -54,8 +56,9 @@ def latent_distillation_loss(ldm, # a frozen LDM from `load_ldm`: `ToyLDM` or `S
     with torch.set_grad_enabled(full_backward and torch.is_grad_enabled()):
         e_hat = ldm.unet(z_t, t, encoder_hidden_states=prompt_embeds.to(dev, z.dtype)).sample
     mse = (e_hat.float() - eps.float()).pow(2).flatten(1).mean(1)           # (B,)
-    if full_backward: return mse.mean(), mse.detach()
-    g = 2 * (e_hat - eps).detach() / (B * e_hat[0].numel())                  # d mean(mse) / d e_hat
+    n = e_hat[0].numel() if reduction == "sum" else 1                        # "sum": n = c*h*w times the mean's gradient
+    if full_backward: return n * mse.mean(), mse.detach()
+    g = 2 * n * (e_hat - eps).detach() / (B * e_hat[0].numel())              # d (n mean(mse)) / d e_hat
     return (g * z).sum(), mse.detach()                                       # SDS: d/dz = g, the U-Net Jacobian dropped
 
 # %% ../nbs/50_domainfusion.ipynb #c2bea1e4
@@ -146,6 +149,7 @@ class DFConfig:
     ld_weight: float = 1.0          # lambda_LD
     ld_batch: int = 8               # images per step that get L_LD
     ld_full_backward: bool = False  # False: SDS surrogate (section 2)
+    ld_reduction: str = "mean"      # L_LD over latent elements: "mean" (ours) | "sum" (DreamFusion; c*h*w times stronger)
     ld_template: str = "{}"         # class prompt c_y of L_LD
     syn_weight: float = 1.0         # lambda_syn
     syn_batch: int = 8              # synthetic images per step
@@ -233,7 +237,8 @@ class DomainFusionTrainer:
                     tl, k = time.time(), min(c.ld_batch, len(b))
                     x0 = xb[:k].to(dev) / 255                                 # x_0 in [0,1]
                     x_theta = pseudo_image(x0, logits[:k].softmax(1), yb[:k])  # Eq. (1)
-                    ld, mse = latent_distillation_loss(self.ldm, x_theta, prompt_embeds[yb[:k]], full_backward=c.ld_full_backward, generator=self.g)
+                    ld, mse = latent_distillation_loss(self.ldm, x_theta, prompt_embeds[yb[:k]], full_backward=c.ld_full_backward,
+                                                       generator=self.g, reduction=c.ld_reduction)
                     loss = loss + c.ld_weight * ld; self.ld_mse.append(mse.mean().item()); ld_seconds += time.time() - tl
                 if self.xs is not None:
                     j = torch.randint(len(self.xs), (c.syn_batch,), generator=self.g)

@@ -87,6 +87,11 @@ def test_latent_distillation_gradient_only_through_x_theta():
     expected = torch.autograd.grad(z, xr, grad_outputs=g)[0]
     loss, _ = latent_distillation_loss(ldm, xr, c, t, eps)
     test_close(torch.autograd.grad(loss, xr)[0], expected, eps=1e-7)
+    for full in (True, False):                                                   # DreamFusion's sum over latent elements: n x the mean's
+        gm = torch.autograd.grad(latent_distillation_loss(ldm, xr, c, t, eps, full_backward=full)[0], xr)[0]
+        gs = torch.autograd.grad(latent_distillation_loss(ldm, xr, c, t, eps, full_backward=full, reduction="sum")[0], xr)[0]
+        test_close(gs, gm * eps[0].numel(), eps=1e-6 * eps[0].numel())
+    test_fail(lambda: latent_distillation_loss(ldm, xr, c, t, eps, reduction="max"), contains="'mean'")
     ldm.unet.requires_grad_(True)                                                # a trainable LDM is refused
     test_fail(lambda: latent_distillation_loss(ldm, x0, c, t, eps), contains="must be frozen")
     ldm.unet.requires_grad_(False)
