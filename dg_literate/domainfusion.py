@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .core import set_seed
-from .train import domain_tensors, accuracy, augment, normalize
+from .train import DomainData, domain_tensors, accuracy, augment, normalize
 
 # %% auto #0
 __all__ = ['pseudo_image', 'ldm_latents', 'latent_distillation_loss', 'style_content_split', 'style_content_combine',
@@ -179,20 +179,13 @@ class DomainFusionTrainer:
     def __init__(self, ds, # a `DomainDataset`
                  sources:list[str], targets:list[str], cfg:DFConfig, ldm=None, # an LDM from `load_ldm` (unused by erm)
                  device=None, progress:bool=True):
-        from dg_literate.data import loo_split
         from dg_literate.efdm import DGConfig, style_resnet
         if cfg.method not in ("erm", "offline", "ld", "aug", "df"): raise ValueError(f"unknown method {cfg.method!r}")
         if cfg.method != "erm" and ldm is None: raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
         self.ds, self.sources, self.targets, self.cfg, self.ldm, self.progress = ds, sources, targets, cfg, ldm, progress
         self.device = torch.device(device or "cpu"); set_seed(cfg.seed)
-        split = loo_split(ds, targets, val_frac=cfg.val_frac, seed=cfg.seed, sources=sources)
-        def stack(parts):
-            xs, ys = [], []
-            for p in parts.datasets:
-                x, y = domain_tensors(ds, p.domain, cfg.image_size, progress)
-                xs.append(x[p.indices]); ys.append(y[p.indices])
-            return torch.cat(xs), torch.cat(ys)
-        (self.xtr, self.ytr), (self.xva, self.yva) = stack(split.train), stack(split.val)
+        self.data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)   # the shared split
+        self.xtr, self.ytr, self.xva, self.yva = self.data.x, self.data.y, self.data.xv, self.data.yv
         self.model = style_resnet(DGConfig(method="erm", arch=cfg.arch, weights=cfg.weights), len(ds.classes)).to(self.device)
         self.g = torch.Generator().manual_seed(cfg.seed)
         self.words = list(cfg.style_words) or _style_words(sources)
@@ -250,7 +243,7 @@ class DomainFusionTrainer:
         res = dict(val=accuracy(model, self.xva, self.yva, dev), n_generated=self.n_generated, gen_seconds=self.gen_seconds,
                    train_seconds=train_seconds, total_seconds=train_seconds + self.gen_seconds, ld_seconds=ld_seconds,
                    ld_mse=sum(self.ld_mse) / max(1, len(self.ld_mse)), n_source=len(self.xtr))
-        for t in self.targets: res[t] = accuracy(model, *domain_tensors(self.ds, t, c.image_size, self.progress), dev)
+        for t in self.targets: res[t] = accuracy(model, *self.data.test[t], dev)
         return res
 
 # %% ../nbs/50_domainfusion.ipynb #7754116c

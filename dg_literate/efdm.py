@@ -326,9 +326,7 @@ class StyleTransferConfig:
     vgg_weights: str = ""           # with encoder "vgg19": a torchvision VGG-19 ImageNet state_dict file; "" = random
     seed: int = 0
 
-def _imnorm(x:torch.Tensor) -> torch.Tensor:
-    m, s = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None], torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
-    return (x.float() / 255 - m) / s
+def _imnorm(x:torch.Tensor) -> torch.Tensor: return normalize(x)         # uint8 -> ImageNet-normalized float
 
 def _imdenorm(x:torch.Tensor) -> torch.Tensor:
     m, s = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None], torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]

@@ -16,7 +16,7 @@ from .core import cache_dir, set_seed
 __all__ = ['domain_tensors', 'normalize', 'accuracy', 'DomainData', 'domain_batches', 'augment', 'TrainConfig', 'Hook', 'Trainer']
 
 # %% ../nbs/07_train.ipynb #e153275a
-from .toynet import IMAGENET_MEAN, IMAGENET_STD                # torchvision's ImageNet statistics
+from .toynet import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize   # torchvision's ImageNet statistics
 
 def domain_tensors(ds, # a `DomainDataset` (the toy world, or a folder dataset such as PACS)
                    domain:str, size:int=64, progress:bool=True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,9 +38,7 @@ def domain_tensors(ds, # a `DomainDataset` (the toy world, or a folder dataset s
 def normalize(x:torch.Tensor, # uint8 or float in [0, 255], (B,3,S,S)
               device=None) -> torch.Tensor: # float (B,3,S,S), ImageNet-normalized, on `device`
     "Scale to [0,1] and normalize with ImageNet's mean and std (what torchvision's pretrained ResNets expect)."
-    x = x.to(device or x.device).float() / 255
-    m, s = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None], torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
-    return (x - m) / s
+    return imagenet_normalize(x.to(device or x.device))
 
 @torch.no_grad()
 def accuracy(model:nn.Module, x:torch.Tensor, y:torch.Tensor, # uint8 images (N,3,S,S), labels (N,)
