@@ -169,7 +169,7 @@ class FolderDomainDataset(DomainDataset):
                  name:str|None=None):
         folder = Path(folder)
         if not folder.is_dir(): raise FileNotFoundError(f"dataset folder {folder} does not exist (expected {folder}/<domain>/<class>/<image>)")
-        domains = list(domains) if domains else sorted(p.name for p in folder.iterdir() if p.is_dir())
+        domains = list(domains) if domains else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits")
         if not domains: raise FileNotFoundError(f"{folder} has no domain folders")
         for d in domains:
             if not (folder/d).is_dir(): raise FileNotFoundError(f"domain folder {folder/d} is missing; expected domains {domains}")
@@ -184,6 +184,26 @@ class FolderDomainDataset(DomainDataset):
                 if not imgs: raise ValueError(f"class folder {cdir} has no images")
                 items[d] += [(p, y) for p in imgs]
         super().__init__(name or folder.name, domains, classes, items, key=f"folder:{folder.resolve()}")
+        self.folder = folder
+
+    def official_split(self, domain:str) -> tuple[list[int], list[int]]|None:
+        "`domain`'s train and validation indices from `<folder>/splits/<domain>_{train,crossval}_kfold.txt` (PACS's official split, as Dassl reads it), or None."
+        files = [self.folder/"splits"/f"{domain}_{k}_kfold.txt" for k in ("train", "crossval")]
+        if not all(f.exists() for f in files): return None
+        where = {p.relative_to(self.folder).as_posix(): i for i, (p, _) in enumerate(self.items[self.check_domain(domain)])}
+        out = []
+        for f in files:
+            idx = []
+            for line in f.read_text().splitlines():
+                if not line.strip(): continue
+                rel, label = line.split()                                     # "art_painting/dog/pic_001.jpg 1", labels from 1
+                if rel not in where: continue                                 # an image this (possibly cut) copy lacks
+                if self.items[domain][where[rel]][1] != int(label) - 1:
+                    raise ValueError(f"{f}: {rel} has label {label}, but its folder is class {self.items[domain][where[rel]][1] + 1}")
+                idx.append(where[rel])
+            if not idx: raise ValueError(f"{f} names no image of {self.folder} (expected lines '<domain>/<class>/<file> <label>')")
+            out.append(sorted(idx))
+        return out[0], out[1]
 
 # %% ../nbs/02_data.ipynb #01ea5096
 DATASETS: dict[str, Callable[..., DomainDataset]] = {}
@@ -315,6 +335,7 @@ class Split(NamedTuple):
     test: torch.utils.data.Dataset    # every image of the target domain(s)
     sources: list[str]
     targets: list[str]
+    protocol: str = "seeded"          # "official": the dataset's split files; "seeded": the seeded val_frac split
 
 def _domain_seed(seed:int, domain:str) -> int:
     return int(hashlib.sha1(f"{seed}:{domain}".encode()).hexdigest()[:8], 16)
@@ -324,17 +345,25 @@ def loo_split(ds:DomainDataset, # the multi-domain dataset
               val_frac:float=0.2, # fraction of each source domain kept for validation
               seed:int=0, # split seed
               train_transform:Callable|None=None, eval_transform:Callable|None=None,
-              sources:list[str]|None=None) -> Split: # default: every non-target domain
-    "Leave-one-domain-out split with a seeded per-source-domain train/val split."
+              sources:list[str]|None=None, # default: every non-target domain
+              protocol:str="auto") -> Split: # "auto": official split files where present, else seeded | "seeded" | "official"
+    "Leave-one-domain-out split: each source's official train/val split (PACS's split files) or a seeded one."
     targets = [targets] if isinstance(targets, str) else list(targets)
     for d in targets: ds.check_domain(d)
     sources = [d for d in ds.domains if d not in targets] if sources is None else [ds.check_domain(d) for d in sources]
     if set(sources) & set(targets): raise ValueError(f"domains {set(sources) & set(targets)} are both source and target")
+    if protocol not in ("auto", "seeded", "official"): raise ValueError(f"protocol {protocol!r}: 'auto', 'seeded' or 'official'")
+    official = {d: ds.official_split(d) for d in sources} if protocol != "seeded" and hasattr(ds, "official_split") else {}
+    use = bool(official) and all(v is not None for v in official.values())
+    if protocol == "official" and not use:
+        raise FileNotFoundError(f"{ds.name}: no official split files for {sources} (<folder>/splits/<domain>_train_kfold.txt, _crossval_kfold.txt)")
     tr, va = [], []
     for d in sources:
-        n = len(ds.items[d]); perm = torch.randperm(n, generator=torch.Generator().manual_seed(_domain_seed(seed, d))).tolist()
-        k = int(round(n * val_frac))
-        va.append(ds.subset(d, sorted(perm[:k]), eval_transform)); tr.append(ds.subset(d, sorted(perm[k:]), train_transform))
+        if use: itr, iva = official[d]
+        else:
+            n = len(ds.items[d]); perm = torch.randperm(n, generator=torch.Generator().manual_seed(_domain_seed(seed, d))).tolist()
+            k = int(round(n * val_frac)); itr, iva = sorted(perm[k:]), sorted(perm[:k])
+        va.append(ds.subset(d, iva, eval_transform)); tr.append(ds.subset(d, itr, train_transform))
     te = [ds.subset(d, None, eval_transform) for d in targets]
     cat = torch.utils.data.ConcatDataset
-    return Split(cat(tr), cat(va), cat(te), sources, targets)
+    return Split(cat(tr), cat(va), cat(te), sources, targets, "official" if use else "seeded")

@@ -11,12 +11,13 @@ from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .core import set_seed
-from .train import DomainData, domain_tensors, accuracy, augment, normalize
+from .train import DomainData, DGModelConfig, Hook, Trainer, config_matches, domain_tensors, accuracy, augment, normalize
 
 # %% auto #0
 __all__ = ['pseudo_image', 'ldm_latents', 'latent_distillation_loss', 'style_content_split', 'style_content_combine',
-           'select_candidate', 'augment_prompts', 'Augmented', 'online_augment', 'offline_generate', 'DFConfig',
-           'DomainFusionTrainer', 'run_df_grid', 'bench_domainfusion']
+           'ModeEncoder', 'select_candidate', 'augment_prompts', 'Augmented', 'online_augment', 'offline_generate',
+           'DFConfig', 'LatentDistillationHook', 'SyntheticHook', 'df_hooks', 'train_df', 'ld_grad_ratio',
+           'run_df_grid', 'bench_domainfusion']
 
 # %% ../nbs/50_domainfusion.ipynb #068de63a
 def pseudo_image(x0:torch.Tensor, # $x_0$, source images in [0,1], (B,3,H,W)
@@ -76,16 +77,34 @@ def style_content_combine(style:torch.Tensor, # $s=(\mu,\sigma)$, (B,2C)
     return content * sigma[..., None, None] + mu[..., None, None]
 
 # %% ../nbs/50_domainfusion.ipynb #bb012188
+class ModeEncoder(nn.Module):
+    "A frozen, pretrained ResNet to `layer3` on uint8 images: MODE-A's style/content features, (B,3,S,S) -> (B,256,S/16,S/16)."
+    def __init__(self, weights:str="toynet", # "toynet" or a torchvision ResNet-18 state_dict file
+                 arch:str="resnet18"):
+        super().__init__()
+        from dg_literate.toynet import backbone, imagenet_normalize
+        m = backbone(arch, weights, 1)
+        self.net = nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3).eval().requires_grad_(False)
+        self.norm = imagenet_normalize
+    @torch.no_grad()
+    def forward(self, x:torch.Tensor) -> torch.Tensor: # uint8 (B,3,S,S)
+        dev = next(self.net.parameters()).device
+        return self.net(self.norm(x.to(dev))).float()
+
+# %% ../nbs/50_domainfusion.ipynb #2c30e4d2
 def select_candidate(style:torch.Tensor, # $s$, the input's style, (B,S)
                      content:torch.Tensor, # $\bar z$, the input's content, (B,C,h,w)
                      styles:torch.Tensor, # $s_n$, candidates' styles, (B,N,S)
-                     contents:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: # $\bar z_n$, (B,N,C,h,w) -> $i^\star$ (B,), $j^\star$ (B,)
+                     contents:torch.Tensor, # $\bar z_n$, (B,N,C,h,w)
+                     distance:str="l2") -> tuple[torch.Tensor, torch.Tensor]: # "l2" | "cosine" -> $i^\star$ (B,), $j^\star$ (B,)
     "Eq. (4): the candidate with the farthest style and the one with the closest content, per input."
-    d_style = (styles - style[:, None]).norm(dim=2)                           # (B,N)
-    d_content = (contents - content[:, None]).flatten(2).norm(dim=2)          # (B,N)
-    return d_style.argmax(1), d_content.argmin(1)
+    if distance not in ("l2", "cosine"): raise ValueError(f"distance {distance!r}: 'l2' or 'cosine'")
+    a, b = styles, style[:, None].expand_as(styles)                           # (B,N,S)
+    c, d = contents.flatten(2), content[:, None].flatten(2).expand(-1, contents.shape[1], -1)   # (B,N,Chw)
+    if distance == "l2": return (a - b).norm(dim=2).argmax(1), (c - d).norm(dim=2).argmin(1)
+    return F.cosine_similarity(a, b, dim=2).argmin(1), F.cosine_similarity(c, d, dim=2).argmax(1)   # 1 - cos
 
-# %% ../nbs/50_domainfusion.ipynb #2c30e4d2
+# %% ../nbs/50_domainfusion.ipynb #cbe1eef2
 def augment_prompts(labels:torch.Tensor, # (M,) class indices
                     classnames:list[str], style_words:list[str], n:int, # prompts per image
                     template:str="a {} of a {}", # style word, class name
@@ -105,16 +124,21 @@ def online_augment(ldm, # an LDM from `load_ldm`
                    images:torch.Tensor, # the current synthetic set, uint8 (M,3,H,W)
                    prompts:list[list[str]], # N img2img prompts per image (`augment_prompts`)
                    strength:float=0.5, steps:int=10, guidance:float=3.0, # img2img settings
-                   generator:torch.Generator|None=None, batch:int=128) -> Augmented:
+                   generator:torch.Generator|None=None, batch:int=128,
+                   encoder:nn.Module|None=None, # features that decide Eq. (4) (`ModeEncoder`); None: the LDM's latents
+                   distance:str="l2") -> Augmented: # Eq. (4)'s distance, "l2" | "cosine"
     "One refresh (Sec. 5): N img2img candidates per image, the farthest style recombined with the closest content."
     M, N = len(images), len(prompts[0])
     flat = [q for ps in prompts for q in ps]                                  # (M*N,) prompts, image-major
     rep = images.repeat_interleave(N, 0)                                      # (M*N,3,H,W)
     cand = torch.cat([ldm.img2img(rep[i:i + batch], flat[i:i + batch], strength, steps, guidance, generator) for i in range(0, M * N, batch)])
-    s, c = style_content_split(ldm.encode(images).float())                    # (M,2c), (M,c,h,w)
-    S, C = style_content_split(torch.cat([ldm.encode(cand[i:i + batch]) for i in range(0, M * N, batch)]).float())
+    feats = lambda x: torch.cat([(encoder or ldm.encode)(x[i:i + batch]).float() for i in range(0, len(x), batch)])
+    s, c = style_content_split(feats(images))                                 # (M,S), (M,C,h,w): decide
+    S, C = style_content_split(feats(cand))
+    i, j = select_candidate(s, c, S.view(M, N, -1), C.view(M, N, *C.shape[1:]), distance)
+    if encoder is not None:                                                   # recombine in the latents
+        S, C = style_content_split(torch.cat([ldm.encode(cand[k:k + batch]) for k in range(0, M * N, batch)]).float())
     S, C = S.view(M, N, -1), C.view(M, N, *C.shape[1:])
-    i, j = select_candidate(s, c, S, C)
     ar = torch.arange(M)
     new = ldm.decode(style_content_combine(S[ar, i], C[ar, j]), images.shape[-1])
     return Augmented(new, cand.view(M, N, *cand.shape[1:]), i, j)
@@ -133,19 +157,11 @@ def offline_generate(ldm, images:torch.Tensor, # all source training images, uin
            for i in tqdm(range(0, len(src), batch), desc=f"offline img2img ({len(src)} images)", disable=not progress, mininterval=10)]
     return torch.cat(out), ys
 
-# %% ../nbs/50_domainfusion.ipynb #cbe1eef2
+# %% ../nbs/50_domainfusion.ipynb #8f465e7e
 @dataclass
-class DFConfig:
+class DFConfig(DGModelConfig):
+    "DomainFusion's run: the shared model/loop settings (`DGModelConfig`), the teacher's and the augmenter's."
     method: str = "df"              # "erm" | "offline" | "ld" | "aug" | "df" (see the table above)
-    arch: str = "resnet18"          # torchvision ResNet
-    weights: str = ""               # "toynet" (shipped toy-ImageNet ResNet-18), a torchvision state_dict file, or "" (scratch)
-    image_size: int = 64
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 0.05                # SGD, momentum 0.9, nesterov, one-cycle
-    weight_decay: float = 5e-4
-    val_frac: float = 0.2           # per source domain, held out for validation
-    seed: int = 0
     ld_weight: float = 1.0          # lambda_LD
     ld_batch: int = 8               # images per step that get L_LD
     ld_full_backward: bool = False  # False: SDS surrogate (section 2)
@@ -162,117 +178,157 @@ class DFConfig:
     guidance: float = 3.0           # classifier-free guidance of img2img
     aug_template: str = "a {} of a {}"   # img2img prompt: style word, class name
     style_words: tuple = ()         # img2img style words; empty: the source domains' names
+    split: str = "latent"           # Eq. (3)-(4) features: "latent" (the LDM's) | "encoder" (MODE-A-style, `ModeEncoder`)
+    split_weights: str = "toynet"   # the encoder's weights with split="encoder"
+    distance: str = "l2"            # Eq. (4): "l2" | "cosine"
 
     @property
     def uses_ld(self): return self.method in ("ld", "df")
     @property
     def online(self): return self.method in ("aug", "df")
 
-# %% ../nbs/50_domainfusion.ipynb #8f465e7e
+# %% ../nbs/50_domainfusion.ipynb #7754116c
+class LatentDistillationHook(Hook):
+    "λ_LD·L_LD (Eq. 2) on the pseudo images (Eq. 1) of the first `n` images of each batch, from the CE forward's probabilities."
+    def __init__(self, ldm, # a frozen LDM from `load_ldm`
+                 prompt_embeds:torch.Tensor, # $c_y$ of every class, (K,L,D)
+                 weight:float=1.0, n:int=8, full_backward:bool=False, reduction:str="mean"):
+        self.ldm, self.c, self.weight, self.n, self.full, self.reduction = ldm, prompt_embeds, weight, n, full_backward, reduction
+        self.mse, self.seconds = [], 0.0
+    def loss(self, tr):
+        t, k = time.time(), min(self.n, len(tr.yb))
+        x0 = tr.xa[:k].to(tr.device) / 255                                   # x_0 in [0,1], (k,3,S,S)
+        x_theta = pseudo_image(x0, tr.logits[:k].softmax(1), tr.yb[:k])       # Eq. (1)
+        ld, mse = latent_distillation_loss(self.ldm, x_theta, self.c[tr.yb[:k].to(self.c.device)], full_backward=self.full,
+                                           generator=tr.g, reduction=self.reduction)
+        self.mse.append(mse.mean().item()); self.seconds += time.time() - t
+        return self.weight * ld
+    def state(self): return dict(mse=self.mse, seconds=self.seconds)
+    def load_state(self, st): self.mse, self.seconds = st["mse"], st["seconds"]
+
+# %% ../nbs/50_domainfusion.ipynb #3e43b082
+class SyntheticHook(Hook):
+    "λ_syn·CE on `n` images per step from a synthetic set, made before training (`every`=0) or remade every `every` epochs."
+    def __init__(self, make, # make(xs, ys, tr) -> (xs, ys, n_generated, snapshot|None); xs is None the first time
+                 weight:float=1.0, n:int=8, every:int=0):
+        self.make, self.weight, self.n, self.every = make, weight, n, every
+        self.xs = self.ys = None; self.n_generated, self.seconds, self.snapshots = 0, 0.0, []
+    def _make(self, tr):
+        t = time.time(); self.xs, self.ys, k, snap = self.make(self.xs, self.ys, tr)
+        self.n_generated += k; self.seconds += time.time() - t
+        if snap is not None: self.snapshots.append(dict(epoch=tr.epoch, **snap))
+    def before_fit(self, tr):
+        if not self.every and self.xs is None: self._make(tr)
+    def before_epoch(self, tr):
+        if self.every and tr.epoch % self.every == 0: self._make(tr)
+    def loss(self, tr):
+        j = torch.randint(len(self.xs), (self.n,), generator=tr.g)
+        x = normalize(augment(self.xs[j], tr.g, tr.cfg.augment), tr.device)
+        return self.weight * F.cross_entropy(tr.model(x), self.ys[j].to(tr.device))
+    def state(self): return dict(xs=self.xs, ys=self.ys, n_generated=self.n_generated, seconds=self.seconds, snapshots=self.snapshots)
+    def load_state(self, st): self.__dict__.update(st)
+
+# %% ../nbs/50_domainfusion.ipynb #765ea4bc
 def _style_words(domains:list[str]) -> list[str]:
     "The img2img style word of each domain: its toy-world image type, else its name."
     from dg_literate.toyworld import IMAGE_TYPES
     return [IMAGE_TYPES.get(d, d.replace("_", " ")) for d in domains]
 
-class DomainFusionTrainer:
-    "Trains `cfg.method` on `sources` with an LDM as teacher and/or augmenter; `fit()` returns accuracies, counts and times."
-    def __init__(self, ds, # a `DomainDataset`
-                 sources:list[str], targets:list[str], cfg:DFConfig, ldm=None, # an LDM from `load_ldm` (unused by erm)
-                 device=None, progress:bool=True):
-        from dg_literate.efdm import DGConfig, style_resnet
-        if cfg.method not in ("erm", "offline", "ld", "aug", "df"): raise ValueError(f"unknown method {cfg.method!r}")
-        if cfg.method != "erm" and ldm is None: raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
-        self.ds, self.sources, self.targets, self.cfg, self.ldm, self.progress = ds, sources, targets, cfg, ldm, progress
-        self.device = torch.device(device or "cpu"); set_seed(cfg.seed)
-        self.data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)   # the shared split
-        self.xtr, self.ytr, self.xva, self.yva = self.data.x, self.data.y, self.data.xv, self.data.yv
-        self.model = style_resnet(DGConfig(method="erm", arch=cfg.arch, weights=cfg.weights), len(ds.classes)).to(self.device)
-        self.g = torch.Generator().manual_seed(cfg.seed)
-        self.words = list(cfg.style_words) or _style_words(sources)
-        self.n_generated, self.gen_seconds, self.snapshots, self.ld_mse = 0, 0.0, [], []
-        self.xs = self.ys = None
+def df_hooks(cfg:DFConfig, ldm, classes:list[str], sources:list[str], data) -> list[Hook]:
+    "The hooks of `cfg.method`: L_LD and/or the offline or online synthetic set."
+    words, hooks = list(cfg.style_words) or _style_words(sources), []
+    if cfg.uses_ld:
+        c = ldm.encode_text([cfg.ld_template.format(n) for n in classes])                   # (K,L,D)
+        hooks.append(LatentDistillationHook(ldm, c, cfg.ld_weight, cfg.ld_batch, cfg.ld_full_backward, cfg.ld_reduction))
+    if cfg.method == "offline":
+        def make(xs, ys, tr):
+            x, y = offline_generate(ldm, data.x, data.y, classes, words, cfg.offline_per_image, cfg.strength, cfg.steps,
+                                    cfg.guidance, cfg.aug_template, tr.g, progress=tr.progress)
+            return x, y, len(x), None
+        hooks.append(SyntheticHook(make, cfg.syn_weight, cfg.syn_batch, every=0))
+    if cfg.online:
+        enc = ModeEncoder(cfg.split_weights) if cfg.split == "encoder" else None
+        def make(xs, ys, tr):
+            if xs is None:                                                    # the set starts as random source images
+                i = torch.randperm(len(data.x), generator=tr.g)[:cfg.syn_size]; xs, ys = data.x[i].clone(), data.y[i].clone()
+            ps = augment_prompts(ys, classes, words, cfg.n_candidates, cfg.aug_template, tr.g)
+            a = online_augment(ldm, xs, ps, cfg.strength, cfg.steps, cfg.guidance, tr.g, encoder=enc, distance=cfg.distance)
+            snap = dict(inputs=xs[:6].clone(), candidates=a.candidates[:6], outputs=a.images[:6], style_idx=a.style_idx[:6],
+                        content_idx=a.content_idx[:6], prompts=ps[:6])
+            return a.images, ys, len(xs) * cfg.n_candidates, snap
+        hooks.append(SyntheticHook(make, cfg.syn_weight, cfg.syn_batch, every=cfg.every))
+    return hooks
 
-    def _generate_offline(self):
-        t = time.time(); c = self.cfg
-        self.xs, self.ys = offline_generate(self.ldm, self.xtr, self.ytr, list(self.ds.classes), self.words, c.offline_per_image,
-                                            c.strength, c.steps, c.guidance, c.aug_template, self.g, progress=self.progress)
-        self.gen_seconds += time.time() - t; self.n_generated += len(self.xs)
+# %% ../nbs/50_domainfusion.ipynb #ec199bdf
+def train_df(ds, # a `DomainDataset`
+             sources:list[str], targets:list[str], cfg:DFConfig, ldm=None, # an LDM from `load_ldm` (unused by erm)
+             device=None, progress:bool=True, ckpt:Path|str|None=None, # checkpoint file: the run resumes from it
+             stop_after:int|None=None) -> dict: # stop after this epoch (tests the resume)
+    "Train `cfg.method` on `sources`; target accuracies (%) of the best source-val epoch and the last, generation counts and times."
+    from dg_literate.toynet import backbone
+    if cfg.method not in ("erm", "offline", "ld", "aug", "df"): raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df")
+    if cfg.method != "erm" and ldm is None: raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
+    if cfg.split not in ("latent", "encoder"): raise ValueError(f"split {cfg.split!r}: 'latent' or 'encoder'")
+    data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
+    set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
+    hooks = df_hooks(cfg, ldm, list(ds.classes), sources, data)
+    tr = Trainer(model, data, cfg.train_config(), hooks, device, ckpt, progress, desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}")
+    t0 = time.time(); r = tr.fit(stop_after); total = time.time() - t0
+    ld = next((h for h in hooks if isinstance(h, LatentDistillationHook)), None)
+    syn = next((h for h in hooks if isinstance(h, SyntheticHook)), None)
+    gen = syn.seconds if syn else 0.0
+    return dict(val=r["val"], epoch=r["epoch"], last=r["last"], history=r["history"], n_source=len(data.x),
+                n_generated=syn.n_generated if syn else 0, gen_seconds=gen, train_seconds=total - gen, total_seconds=total,
+                ld_seconds=ld.seconds if ld else 0.0, ld_mse=sum(ld.mse) / max(1, len(ld.mse)) if ld else 0.0,
+                snapshots=syn.snapshots if syn else [], **{t: r[t] for t in targets})
 
-    def _refresh(self, epoch:int):
-        c, t = self.cfg, time.time()
-        if self.xs is None:                                                   # the synthetic set starts as random source images
-            i = torch.randperm(len(self.xtr), generator=self.g)[:c.syn_size]
-            self.xs, self.ys = self.xtr[i].clone(), self.ytr[i].clone()
-        ps = augment_prompts(self.ys, list(self.ds.classes), self.words, c.n_candidates, c.aug_template, self.g)
-        a = online_augment(self.ldm, self.xs, ps, c.strength, c.steps, c.guidance, self.g)
-        self.snapshots.append(dict(epoch=epoch, inputs=self.xs[:6].clone(), candidates=a.candidates[:6], outputs=a.images[:6],
-                                   style_idx=a.style_idx[:6], content_idx=a.content_idx[:6], prompts=ps[:6]))
-        self.xs = a.images
-        self.gen_seconds += time.time() - t; self.n_generated += len(self.xs) * c.n_candidates
+# %% ../nbs/50_domainfusion.ipynb #d103d5e1
+def ld_grad_ratio(model:nn.Module, ldm, x:torch.Tensor, y:torch.Tensor, # uint8 images (B,3,S,S), labels (B,)
+                  prompt_embeds:torch.Tensor, # $c_y$ of every class, (K,L,D)
+                  n:int=8, reduction:str="mean", reps:int=4, generator:torch.Generator|None=None) -> float:
+    "ρ = ‖∇θ L_LD‖ / ‖∇θ CE‖ at λ_LD = 1 on one batch (L_LD on its first `n` images), averaged over `reps` draws of t, ε."
+    dev = next(model.parameters()).device; model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    def gnorm(loss): return torch.cat([g.flatten() for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=False)]).norm()
+    logits = model(normalize(x, dev)); y = y.to(dev)
+    ce = gnorm(F.cross_entropy(logits, y))
+    x_theta = pseudo_image(x[:n].to(dev).float() / 255, logits[:n].softmax(1), y[:n])
+    ld = sum(gnorm(latent_distillation_loss(ldm, x_theta, prompt_embeds[y[:n].to(prompt_embeds.device)], generator=generator,
+                                            reduction=reduction)[0]) for _ in range(reps)) / reps
+    return (ld / ce).item()
 
-    def fit(self) -> dict:
-        c, dev, model = self.cfg, self.device, self.model
-        opt = torch.optim.SGD(model.parameters(), lr=c.lr, momentum=0.9, weight_decay=c.weight_decay, nesterov=True)
-        per_epoch = max(1, len(self.xtr) // c.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, c.lr, total_steps=c.epochs * per_epoch, pct_start=0.15)
-        if c.uses_ld: prompt_embeds = self.ldm.encode_text([c.ld_template.format(n) for n in self.ds.classes])   # (K,L,D)
-        if c.method == "offline": self._generate_offline()
-        t0, ld_seconds = time.time(), 0.0
-        bar = tqdm(total=c.epochs * per_epoch, desc=f"{c.method} {'+'.join(self.sources)} -> {'+'.join(self.targets)}", disable=not self.progress, mininterval=10)
-        for ep in range(c.epochs):
-            if c.online and ep % c.every == 0: self._refresh(ep)
-            model.train()
-            for b in torch.randperm(len(self.xtr), generator=self.g)[:per_epoch * c.batch_size].view(per_epoch, -1):
-                xb, yb = augment(self.xtr[b], self.g, "flipcrop"), self.ytr[b].to(dev)   # float 0..255 (B,3,S,S)
-                logits = model(normalize(xb, dev))
-                loss = F.cross_entropy(logits, yb); parts = dict(ce=loss.item())
-                if c.uses_ld:
-                    tl, k = time.time(), min(c.ld_batch, len(b))
-                    x0 = xb[:k].to(dev) / 255                                 # x_0 in [0,1]
-                    x_theta = pseudo_image(x0, logits[:k].softmax(1), yb[:k])  # Eq. (1)
-                    ld, mse = latent_distillation_loss(self.ldm, x_theta, prompt_embeds[yb[:k]], full_backward=c.ld_full_backward,
-                                                       generator=self.g, reduction=c.ld_reduction)
-                    loss = loss + c.ld_weight * ld; self.ld_mse.append(mse.mean().item()); ld_seconds += time.time() - tl
-                if self.xs is not None:
-                    j = torch.randint(len(self.xs), (c.syn_batch,), generator=self.g)
-                    loss = loss + c.syn_weight * F.cross_entropy(model(normalize(augment(self.xs[j], self.g, "flipcrop"), dev)), self.ys[j].to(dev))
-                opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-                bar.update(); bar.set_postfix(epoch=ep, loss=f"{loss.item():.3f}", refresh=False)
-        bar.close()
-        train_seconds = time.time() - t0 - (self.gen_seconds if c.online else 0)
-        res = dict(val=accuracy(model, self.xva, self.yva, dev), n_generated=self.n_generated, gen_seconds=self.gen_seconds,
-                   train_seconds=train_seconds, total_seconds=train_seconds + self.gen_seconds, ld_seconds=ld_seconds,
-                   ld_mse=sum(self.ld_mse) / max(1, len(self.ld_mse)), n_source=len(self.xtr))
-        for t in self.targets: res[t] = accuracy(model, *self.data.test[t], dev)
-        return res
-
-# %% ../nbs/50_domainfusion.ipynb #7754116c
+# %% ../nbs/50_domainfusion.ipynb #d8c4b59d
 def run_df_grid(ds, # a `DomainDataset`
-                jobs:list[tuple], # (method, sources, targets, seed)
+                jobs:list[tuple], # (method, sources, targets, seed) or (method, sources, targets, seed, overrides)
                 base:DFConfig, ldm_name:str, folder:Path|str, device=None, progress:bool=True) -> list[dict]:
-    "Run every job with `DomainFusionTrainer`, each saved as JSON in `folder`; finished jobs with the same config are read back (resumable)."
+    "Run every job with `train_df`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
     from dg_literate.toyldm import load_ldm
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); out, ldm = [], None
-    for method, sources, targets, seed in jobs:
-        f = folder/f"{method}-{'+'.join(targets)}-seed{seed}.json"
-        cfg = json.loads(json.dumps(asdict(base) | dict(method=method, seed=seed)))   # JSON-normalized (tuples -> lists)
+    for method, sources, targets, seed, *over in jobs:
+        over = over[0] if over else {}
+        tag = "".join(f"-{k}{v}" for k, v in sorted(over.items()))
+        f = folder/f"{method}-{'+'.join(targets)}-seed{seed}{tag}.json"
+        cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed)))   # JSON-normalized (tuples -> lists)
         if f.exists():
             r = json.loads(f.read_text())
-            if r.get("cfg") != cfg or r.get("ldm") != ldm_name: raise ValueError(f"{f} was trained with another config; use a new folder or delete it")
+            if not config_matches(r.get("cfg", {}), cfg, DFConfig()) or r.get("ldm") != ldm_name:
+                raise ValueError(f"{f} was trained with another config; use a new folder or delete it")
             out.append(r); continue
         if ldm is None and method != "erm": ldm = load_ldm(ldm_name, device)
-        tr = DomainFusionTrainer(ds, sources, targets, DFConfig(**cfg), ldm, device, progress)
-        r = dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg, ldm=ldm_name, **tr.fit())
-        f.write_text(json.dumps(r)); out.append(r)
-        if tr.snapshots: torch.save(tr.snapshots, f.with_suffix(".snapshots.pt"))
+        ck = f.with_suffix(".ckpt.pt")
+        r = train_df(ds, sources, targets, DFConfig(**cfg), ldm, device, progress, ckpt=ck)
+        snaps = r.pop("snapshots")
+        r = dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg, ldm=ldm_name, **r)
+        if snaps: torch.save(snaps, f.with_suffix(".snapshots.pt"))
+        tmp = f.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); tmp.replace(f); out.append(r); ck.unlink(missing_ok=True)
     return out
 
-# %% ../nbs/50_domainfusion.ipynb #3e43b082
+# %% ../nbs/50_domainfusion.ipynb #80fed4da
 def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
                        n_images:int=64, batch:int=64, ld_batch:int=16, image_size:int=64, reps:int=5, # timed repetitions
                        strength:float=0.5, steps:int=10, guidance:float=3.0, device=None) -> dict:
     "img2img images/s and the time of a CE step, a CE + L_LD (SDS) step and a CE + L_LD (full backward) step."
-    from dg_literate.efdm import DGConfig, style_resnet
+    from dg_literate.toynet import backbone
     device = torch.device(device or "cpu"); g = torch.Generator().manual_seed(0)
     if isinstance(ldm, str):
         from dg_literate.toyldm import load_ldm
@@ -283,7 +339,7 @@ def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
     t = time.perf_counter()
     for _ in range(max(1, reps // 2)): ldm.img2img(x[:n_images].repeat(math.ceil(n_images / batch), 1, 1, 1)[:n_images], prompts, strength, steps, guidance, g)
     img_s = n_images * max(1, reps // 2) / (time.perf_counter() - t)
-    model = style_resnet(DGConfig(method="erm"), 7).to(device)
+    model = backbone("resnet18", "", 7).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     c = ldm.encode_text(["circle"] * ld_batch)
     def step(mode):

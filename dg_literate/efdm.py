@@ -13,11 +13,11 @@ from tqdm import tqdm
 from .core import set_seed, cache_dir, write_metrics
 
 # %% auto #0
-__all__ = ['MATCH', 'mean_std', 'adain', 'histogram_matching', 'efdm', 'moments', 'mixstyle', 'efdmix', 'EFDMix', 'MixStyle',
-           'add_style_layers', 'DGConfig', 'style_resnet', 'StyleMixHook', 'train_dg', 'run_dg_grid', 'dg_table',
-           'vgg_encoder', 'resnet_encoder', 'encode_all', 'style_decoder', 'vgg_decoder', 'style_encoder_decoder',
-           'style_loss', 'StyleTransferConfig', 'train_style_transfer', 'transfer', 'interpolate_styles',
-           'efdmix_gather', 'bench_efdm']
+__all__ = ['STYLE_LAYERS', 'MATCH', 'mean_std', 'adain', 'histogram_matching', 'efdm', 'moments', 'mixstyle', 'efdmix', 'EFDMix',
+           'MixStyle', 'hmmix', 'HMMix', 'add_style_layers', 'DGConfig', 'style_resnet', 'StyleMixHook', 'train_dg',
+           'run_dg_grid', 'dg_table', 'vgg_encoder', 'resnet_encoder', 'encode_all', 'style_decoder', 'vgg_decoder',
+           'style_encoder_decoder', 'style_loss', 'StyleTransferConfig', 'train_style_transfer', 'transfer',
+           'interpolate_styles', 'efdmix_gather', 'bench_efdm']
 
 # %% ../nbs/10_efdm.ipynb #af2bbe6d
 def mean_std(x:torch.Tensor, # (B,C,H,W)
@@ -102,11 +102,12 @@ def efdmix(x:torch.Tensor, # $x$, (B,C,H,W)
 class _StyleLayer(nn.Module):
     def __init__(self, p:float=0.5, # probability of mixing a batch
                  alpha:float=0.1, # Beta(alpha, alpha) for lambda
-                 mix:str="random"): # "random" | "crossdomain" (first and second half of the batch are two domains)
+                 mix:str="random", # "random" | "crossdomain" (first and second half of the batch are two domains)
+                 swap:bool=False): # lambda = 0: the partner's style replaces the sample's (official `mix_or_swap`)
         super().__init__()
         if mix not in ("random", "crossdomain"): raise ValueError(f"mix must be 'random' or 'crossdomain', got {mix!r}")
-        self.p, self.alpha, self.mix, self.active = p, alpha, mix, True
-    def extra_repr(self): return f"p={self.p}, alpha={self.alpha}, mix={self.mix!r}"
+        self.p, self.alpha, self.mix, self.swap, self.active = p, alpha, mix, swap, True
+    def extra_repr(self): return f"p={self.p}, alpha={self.alpha}, mix={self.mix!r}, swap={self.swap}"
     def partners(self, B:int, device) -> torch.Tensor:
         if self.mix == "random": return torch.randperm(B, device=device)
         if B % 2: raise ValueError("mix='crossdomain' needs an even batch: two domains, one per half")
@@ -115,6 +116,7 @@ class _StyleLayer(nn.Module):
     def forward(self, x):
         if not (self.training and self.active) or torch.rand(()).item() > self.p: return x
         lam = torch.distributions.Beta(self.alpha, self.alpha).sample((x.shape[0], 1, 1, 1)).to(x)
+        if self.swap: lam = torch.zeros_like(lam)                     # drawn all the same: the random stream is unchanged
         return self.mix_fn(x, lam, self.partners(x.shape[0], x.device))
 
 class EFDMix(_StyleLayer):
@@ -125,6 +127,18 @@ class MixStyle(_StyleLayer):
     "MixStyle layer (Zhou et al. 2021): mean/std mixing with partners, training only."
     def mix_fn(self, x, lam, perm): return mixstyle(x, lam, perm)
 
+def hmmix(x:torch.Tensor, # $x$, (B,C,H,W)
+          lam:torch.Tensor, # $\lambda$, (B,1,1,1)
+          perm:torch.Tensor) -> torch.Tensor: # $\pi$, (B,); returns (B,C,H,W)
+    "The HM ablation of Eq. 9: $x+(1-\\lambda)(\\mathrm{HM}(x,x_\\pi)-\\mathrm{sg}(x))$, classical HM in place of EHM."
+    return x + (1 - lam) * (histogram_matching(x, x[perm]) - x).detach()
+
+class HMMix(_StyleLayer):
+    "The sorting ablation: EFDMix's layer with classical histogram matching (ties share a value) instead of EHM."
+    def mix_fn(self, x, lam, perm): return hmmix(x, lam, perm)
+
+STYLE_LAYERS = dict(mixstyle=MixStyle, efdmix=EFDMix, hmmix=HMMix)   # method -> layer; "erm" has none
+
 def add_style_layers(model:nn.Module, # a torchvision ResNet
                      make, # () -> a style layer, e.g. `lambda: EFDMix(p=0.5)`
                      stages=("layer1", "layer2", "layer3")) -> nn.Module: # paper: after layer1-3 for ResNet-18
@@ -134,48 +148,35 @@ def add_style_layers(model:nn.Module, # a torchvision ResNet
 
 # %% ../nbs/10_efdm.ipynb #0cda51e1
 from .train import (IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy,   # nbs/07_train
-                               DomainData, TrainConfig, Trainer, Hook)
+                               DomainData, TrainConfig, DGModelConfig, Trainer, Hook, config_matches)
 
 # %% ../nbs/10_efdm.ipynb #081b473d
 @dataclass
-class DGConfig:
-    method: str = "efdmix"          # "erm" | "mixstyle" | "efdmix"
-    arch: str = "resnet18"          # torchvision ResNet: "resnet18" | "resnet50"
-    weights: str = ""               # "toynet" (shipped toy-ImageNet ResNet-18), a torchvision state_dict file, or "" (scratch)
-    image_size: int = 64
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05                # SGD, momentum 0.9
-    schedule: str = "onecycle"      # "onecycle" (per step) | "cosine" (per epoch, Dassl; the paper: lr 0.001)
-    nesterov: bool = False          # Dassl's SGD has none (our runs before issue 19 used it)
-    weight_decay: float = 5e-4
-    augment: str = "translate"      # "translate": Dassl's random_translation + random_flip | "flipcrop"
-    freeze_bn: bool = False         # BatchNorm statistics frozen (DomainBed); Dassl trains them
+class DGConfig(DGModelConfig):
+    "EFDM's DG run: the shared model/loop settings (`DGModelConfig`) and the style layer's."
+    method: str = "efdmix"          # "erm" | "mixstyle" | "efdmix" | "hmmix" (the sorting ablation: classical HM)
     p: float = 0.5                  # style layer probability
     alpha: float = 0.1              # Beta(alpha, alpha)
     mix: str = "crossdomain"        # "random" | "crossdomain"
+    swap: bool = False              # lambda = 0 (the official `mix_or_swap` ablation): swap styles instead of mixing
     stages: tuple = ("layer1", "layer2", "layer3")
-    val_frac: float = 0.2           # per source domain, held out for validation
-    seed: int = 0
-    def train_config(self, n_domain:int=0) -> TrainConfig:
-        "The shared loop's settings (`n_domain`: domains per batch, 2 for cross-domain mixing)."
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, nesterov=self.nesterov,
-                           weight_decay=self.weight_decay, schedule=self.schedule, n_domain=n_domain, augment=self.augment,
-                           freeze_bn=self.freeze_bn, seed=self.seed)
 
 def style_resnet(cfg:DGConfig, num_classes:int) -> nn.Module:
     "A torchvision ResNet with the config's style layers, from scratch, a local ImageNet state_dict, or toynet."
     from dg_literate.toynet import backbone
     model = backbone(cfg.arch, cfg.weights, num_classes)                      # ImageNet-style: pretrained features, new head
-    layer = {"erm": None, "mixstyle": MixStyle, "efdmix": EFDMix}[cfg.method]
-    if layer: add_style_layers(model, lambda: layer(p=cfg.p, alpha=cfg.alpha, mix=cfg.mix), cfg.stages)
+    if cfg.method != "erm" and cfg.method not in STYLE_LAYERS: raise ValueError(f"unknown method {cfg.method!r}: 'erm' or {list(STYLE_LAYERS)}")
+    layer = STYLE_LAYERS.get(cfg.method)
+    if layer: add_style_layers(model, lambda: layer(p=cfg.p, alpha=cfg.alpha, mix=cfg.mix, swap=cfg.swap), cfg.stages)
     return model
 
 # %% ../nbs/10_efdm.ipynb #f2c074ec
 class StyleMixHook(Hook):
-    "MixStyle or EFDMix as a training hook: forward hooks pass each stage's output through the style layer."
-    def __init__(self, method:str, p:float=0.5, alpha:float=0.1, mix:str="random", stages=("layer1", "layer2", "layer3")):
-        self.layer = {"mixstyle": MixStyle, "efdmix": EFDMix}[method](p=p, alpha=alpha, mix=mix)   # one instance, as Dassl's
+    "MixStyle, EFDMix (or the HM ablation) as a training hook: forward hooks pass each stage's output through the style layer."
+    def __init__(self, method:str, p:float=0.5, alpha:float=0.1, mix:str="random", stages=("layer1", "layer2", "layer3"),
+                 swap:bool=False):
+        if method not in STYLE_LAYERS: raise ValueError(f"unknown style method {method!r}: {list(STYLE_LAYERS)}")
+        self.layer = STYLE_LAYERS[method](p=p, alpha=alpha, mix=mix, swap=swap)   # one instance, as Dassl's
         self.stages, self.handles = tuple(stages), []
     def install(self, model:nn.Module) -> nn.Module:
         "Register the forward hooks on `model`'s stages (idempotent); the layer mixes only while the model trains."
@@ -194,7 +195,7 @@ def train_dg(ds, # a `DomainDataset`
     from dg_literate.toynet import backbone
     data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
     set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
-    hooks = [] if cfg.method == "erm" else [StyleMixHook(cfg.method, cfg.p, cfg.alpha, cfg.mix, cfg.stages)]
+    hooks = [] if cfg.method == "erm" else [StyleMixHook(cfg.method, cfg.p, cfg.alpha, cfg.mix, cfg.stages, cfg.swap)]
     n_domain = 2 if cfg.mix == "crossdomain" and len(sources) > 1 else 0         # two domains per batch, one per half
     tr = Trainer(model, data, cfg.train_config(n_domain), hooks, device, ckpt, progress,
                  desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}")
@@ -215,7 +216,7 @@ def run_dg_grid(ds, # a `DomainDataset`
         cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed, mix=mix)))   # JSON-normalized
         if f.exists():
             r = json.loads(f.read_text())
-            if r.get("cfg") != cfg: raise ValueError(f"{f} was trained with another config {r.get('cfg')}; use a new folder or delete it")
+            if not config_matches(r.get("cfg", {}), cfg, DGConfig()): raise ValueError(f"{f} was trained with another config {r.get('cfg')}; use a new folder or delete it")
             out.append(r); continue
         ck = f.with_suffix(".ckpt.pt")
         r = dict(setting=setting, method=method, sources=sources, targets=targets, seed=seed, cfg=cfg,
@@ -297,9 +298,10 @@ def vgg_decoder() -> nn.Sequential:
     return nn.Sequential(*conv(512, 256), *up, *conv(256, 256), *conv(256, 256), *conv(256, 256), *conv(256, 128), *up,
                          *conv(128, 128), *conv(128, 64), *up, *conv(64, 64), *conv(64, 3, relu=False))
 
-def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0):
+def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0,
+                          depth:int=0): # encoder stages (0: VGG's default, ResNet's 3)
     "The frozen encoder ('toynet', a ResNet state_dict file, or 'vgg19' with `vgg_weights`) and an untrained decoder mirroring it."
-    enc = vgg_encoder(vgg_weights, seed=seed) if encoder == "vgg19" else resnet_encoder(encoder)
+    enc = vgg_encoder(vgg_weights, depth, seed=seed) if encoder == "vgg19" else resnet_encoder(encoder, depth=depth or 3)
     torch.manual_seed(seed)
     if encoder == "vgg19" and len(enc) == 4: return enc, vgg_decoder()        # the paper's pair, to relu4_1
     return enc, style_decoder(len(enc), getattr(enc, "channels", (64, 128, 256, 512)), getattr(enc, "first_down", False))
@@ -324,6 +326,7 @@ class StyleTransferConfig:
     alpha: float = 1.0              # content-style trade-off in training, t = alpha t + (1 - alpha) E(c) (official default 1)
     encoder: str = "toynet"         # "toynet" (its first 3 stages), a ResNet state_dict file, or "vgg19" (see `vgg_weights`)
     vgg_weights: str = ""           # with encoder "vgg19": a torchvision VGG-19 ImageNet state_dict file; "" = random
+    depth: int = 0                  # encoder stages matched (0: VGG to relu4_1 with weights, ResNet to layer2, /8)
     seed: int = 0
 
 def _imnorm(x:torch.Tensor) -> torch.Tensor: return normalize(x)         # uint8 -> ImageNet-normalized float
@@ -336,7 +339,7 @@ def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,
                          cfg:StyleTransferConfig, device=None, progress:bool=True):
     "Train a decoder for one matching operator; returns (encoder, decoder, loss log)."
     device = torch.device(device or "cpu"); set_seed(cfg.seed)
-    enc, dec = style_encoder_decoder(cfg.encoder, cfg.vgg_weights, cfg.seed); enc, dec = enc.to(device), dec.to(device)
+    enc, dec = style_encoder_decoder(cfg.encoder, cfg.vgg_weights, cfg.seed, cfg.depth); enc, dec = enc.to(device), dec.to(device)
     opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr); g = torch.Generator().manual_seed(cfg.seed); log = []
     for step in tqdm(range(cfg.steps), desc=f"style transfer decoder ({cfg.method})", disable=not progress):
         c = _imnorm(contents[torch.randint(len(contents), (cfg.batch_size,), generator=g)].to(device))

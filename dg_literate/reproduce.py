@@ -12,8 +12,8 @@ from .core import repo_root, read_metrics          # core imports torch only whe
 
 # %% auto #0
 __all__ = ['PAPERS', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters', 'check_types',
-           'RunFailed', 'run_paper', 'finished_runs', 'results_table', 'write_results', 'benchmarks', 'build_model',
-           'param_files', 'dry_run_all', 'main']
+           'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs', 'results_table', 'write_results',
+           'benchmarks', 'build_model', 'param_files', 'dry_run_all', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -95,6 +95,16 @@ def _first_line(src:str) -> str:
 class RunFailed(RuntimeError):
     "A notebook cell raised during a reproduction run."
 
+def without_test_cells(nb:Path|str, # a paper notebook
+                       out:Path|str) -> Path: # where the copy goes
+    "A copy of `nb` whose `#| pytest <name>` cells are stubs: `make test` runs them (nbdev_test, pytest); a reproduction need not."
+    import nbformat
+    book = nbformat.read(str(nb), 4)
+    for c in book.cells:
+        if c.cell_type == "code" and c.source.startswith("#| pytest "):
+            c.source = f"# test `{c.source.splitlines()[0][10:].strip()}`: run by `make test` (nbdev_test, pytest), skipped in reproductions"
+    nbformat.write(book, str(out)); return Path(out)
+
 def run_paper(key:str, # registered paper key
               params_file:str|None=None, # YAML parameters (default: the paper's); resolved from cwd, then nbs/
               overrides:dict|None=None, # parameter values that win over the file
@@ -102,7 +112,8 @@ def run_paper(key:str, # registered paper key
               force:bool=False, # re-run even if the run already finished
               smoke:bool=False, # run with IN_TEST=1: the notebook's own smoke settings
               nbs:Path|str|None=None, runs:Path|str|None=None, progress:bool=True,
-              dry_run:bool=False) -> Path: # the file's real shapes at tiny sizes; values in `overrides` are kept
+              dry_run:bool=False, # the file's real shapes at tiny sizes; values in `overrides` are kept
+              tests:bool=False) -> Path: # also execute the notebook's test cells (`make test` runs them anyway)
     "Execute one paper notebook with papermill into `runs/<notebook>/<tag>/`; returns the run folder."
     import papermill as pm
     if smoke and dry_run: raise ValueError("--smoke and --dry-run exclude each other: a dry run keeps the file's models, a smoke run swaps in tiny ones")
@@ -143,14 +154,16 @@ def run_paper(key:str, # registered paper key
         else: os.environ[k] = v
     status.write_text(json.dumps({"status": "running", "started": time.time()}))
     t0 = time.time()
+    src = nb if tests else without_test_cells(nb, out/".input.ipynb")
     try:
-        pm.execute_notebook(str(nb), str(out/paper.notebook), parameters=params, cwd=str(nbs), kernel_name="python3",
+        pm.execute_notebook(str(src), str(out/paper.notebook), parameters=params, cwd=str(nbs), kernel_name="python3",
                             progress_bar=progress, request_save_on_cell_execute=True)
     except pm.PapermillExecutionError as e:
         where = f"cell {e.cell_index} (In [{e.exec_count}]: {_first_line(e.source)!r})"
         status.write_text(json.dumps({"status": "failed", "cell": e.cell_index, "error": f"{e.ename}: {e.evalue}", "seconds": time.time() - t0}))
         raise RunFailed(f"{key}: {paper.notebook} failed in {where}: {e.ename}: {e.evalue}\n  executed notebook: {out/paper.notebook}") from None
     finally:
+        (out/".input.ipynb").unlink(missing_ok=True)
         for k, v in saved.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v

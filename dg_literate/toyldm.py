@@ -220,12 +220,17 @@ class ToyLDM(_LatentCodec):
 
 class SDImg2Img(_LatentCodec):
     "A Stable Diffusion folder or hub id behind the same interface (diffusers' StableDiffusionImg2ImgPipeline)."
-    def __init__(self, path:str, device=None, dtype=None):
+    def __init__(self, path:str, device=None,
+                 dtype:torch.dtype|None=None, # None: float16 on CUDA (as Stable Diffusion is run), float32 elsewhere
+                 slicing:bool=True): # attention and VAE slicing: a 512-px batch fits a 24 GB card
         from diffusers import StableDiffusionImg2ImgPipeline
         from dg_literate.core import hf_offline_defaults
         hf_offline_defaults()
-        self.pipe = StableDiffusionImg2ImgPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None).to(device or "cpu")
+        device = torch.device(device or "cpu")
+        dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        self.pipe = StableDiffusionImg2ImgPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None).to(device)
         self.pipe.set_progress_bar_config(disable=True)
+        if slicing: self.pipe.enable_attention_slicing(); self.pipe.vae.enable_slicing()
         self.vae, self.unet, self.scheduler = self.pipe.vae.requires_grad_(False), self.pipe.unet.requires_grad_(False), self.pipe.scheduler
         self.pipe.text_encoder.requires_grad_(False)
         self.device, self.scale = self.pipe.device, self.vae.config.scaling_factor
@@ -242,14 +247,16 @@ class SDImg2Img(_LatentCodec):
                         generator=generator, output_type="pt").images                 # (B,3,R,R) in [0,1]
         return _to_uint8(out * 2 - 1, images.shape[-1])
 
-def load_ldm(name:str="toyldm", device=None):
+def load_ldm(name:str="toyldm", device=None,
+             dtype:torch.dtype|None=None, # Stable Diffusion only: None is float16 on CUDA, float32 elsewhere
+             slicing:bool=True): # Stable Diffusion only: attention and VAE slicing
     "`toyldm` (shipped) / `toyldm-tiny` (built on first use), a toyldm folder, or a Stable Diffusion folder / hub id."
     if name in LDMS: return ToyLDM(ldm_dir(name), device)
     p = Path(name).expanduser()
     if (p/"ldm.json").exists(): return ToyLDM(p, device)
     if p.exists() and not (p/"model_index.json").exists():
         raise FileNotFoundError(f"{p} is neither a toyldm folder (ldm.json) nor a diffusers pipeline folder (model_index.json)")
-    return SDImg2Img(name, device)
+    return SDImg2Img(name, device, dtype, slicing)
 
 def tiny_sd_folder(folder:Path|str, seed:int=0) -> Path:
     "A randomly initialized, tiny Stable Diffusion img2img folder (32 px) in diffusers' layout, to test the real loading path offline."

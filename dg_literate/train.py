@@ -5,7 +5,7 @@
 # %% ../nbs/07_train.ipynb #bf5d2181
 from __future__ import annotations
 import copy, json, math, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
@@ -13,7 +13,8 @@ from fastcore.basics import patch
 from .core import cache_dir, set_seed
 
 # %% auto #0
-__all__ = ['domain_tensors', 'normalize', 'accuracy', 'DomainData', 'domain_batches', 'augment', 'TrainConfig', 'Hook', 'Trainer']
+__all__ = ['domain_tensors', 'normalize', 'accuracy', 'DomainData', 'domain_batches', 'augment', 'TrainConfig', 'DGModelConfig',
+           'config_matches', 'Hook', 'Trainer']
 
 # %% ../nbs/07_train.ipynb #e153275a
 from .toynet import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize   # torchvision's ImageNet statistics
@@ -62,6 +63,7 @@ class DomainData:
                 xs.append(x[p.indices]); ys.append(y[p.indices]); dd.append(torch.full((len(p.indices),), p.d))
             return torch.cat(xs), torch.cat(ys), torch.cat(dd)
         self.sources, self.targets, self.classes = list(split.sources), list(split.targets), list(ds.classes)
+        self.protocol = split.protocol                                     # "official" (the dataset's split files) or "seeded"
         (self.x, self.y, self.dom), (self.xv, self.yv, _) = stack(split.train), stack(split.val)
         self.test = {t: domain_tensors(ds, t, size, progress) for t in self.targets}
 
@@ -120,6 +122,25 @@ class TrainConfig:
     augment: str = "translate"      # see `augment`
     freeze_bn: bool = False         # BatchNorm statistics frozen (DomainBed's choice for pretrained weights)
     seed: int = 0
+
+@dataclass
+class DGModelConfig(TrainConfig):
+    "The loop's settings plus the DG model (a torchvision ResNet), its input size and the source split: EFDM's and DomainFusion's configs extend it."
+    schedule: str = "onecycle"      # the toy defaults; the papers' parameter files set "cosine" (Dassl)
+    arch: str = "resnet18"          # torchvision ResNet: "resnet18" | "resnet50"
+    weights: str = ""               # "toynet" (shipped toy-ImageNet ResNet-18), a torchvision state_dict file, or "" (scratch)
+    image_size: int = 64
+    val_frac: float = 0.2           # per source domain, held out for validation
+    def train_config(self, n_domain:int|None=None) -> TrainConfig:
+        "The loop's part of the config (`n_domain`: domains per batch, if given)."
+        c = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
+        return c if n_domain is None else replace(c, n_domain=n_domain)
+
+def config_matches(stored:dict, # the config saved with a finished job (JSON)
+                   cfg:dict, # the config asked for now (JSON-normalized)
+                   default) -> bool: # the config class's default instance
+    "Whether a finished job was run with `cfg`; fields added since it ran count at their defaults."
+    return json.loads(json.dumps(asdict(default))) | stored == cfg
 
 class Hook:
     "A piece of a training method, called by `Trainer`; `loss` returns an extra loss term for the step, or None."
@@ -181,7 +202,8 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
         for h in self.hooks: h.before_epoch(self)
         _train_mode(self)
         for b in domain_batches(d.dom, c.batch_size, c.n_domain, self.g):
-            self.xb, self.yb = normalize(augment(d.x[b], self.g, c.augment), self.device), d.y[b].to(self.device)
+            self.xa = augment(d.x[b], self.g, c.augment)                          # float in [0, 255], kept for hooks (B,3,S,S)
+            self.xb, self.yb = normalize(self.xa, self.device), d.y[b].to(self.device)
             self.logits = self.model(self.xb)
             loss = F.cross_entropy(self.logits, self.yb)
             for h in self.hooks:

@@ -106,6 +106,20 @@ def test_loo_split_properties():
         assert [x.indices for x in loo_split(ds, "c", seed=2).val.datasets] != [x.indices for x in s.val.datasets]
         test_eq({d for *_, d in s.test}, {2})
         test_fail(lambda: loo_split(ds, "z"), contains="no domain")
+        test_eq(s.protocol, "seeded"); test_fail(lambda: loo_split(ds, "c", protocol="official"), contains="no official split")
+        (ds.folder/"splits").mkdir()                                            # PACS's official split files, Dassl's format
+        for d in ("a", "b"):
+            names = [p.relative_to(ds.folder).as_posix() + f" {y + 1}" for p, y in ds.items[d]]
+            (ds.folder/"splits"/f"{d}_train_kfold.txt").write_text("\n".join(names[:7]) + "\n")
+            (ds.folder/"splits"/f"{d}_crossval_kfold.txt").write_text("\n".join(names[7:]) + "\n")
+        ds2 = get_dataset(str(ds.folder)); test_eq(ds2.domains, ["a", "b", "c"])   # splits/ is not a domain
+        o = loo_split(ds2, "c", seed=1)
+        test_eq(o.protocol, "official"); test_eq([x.indices for x in o.val.datasets], [[7, 8, 9]] * 2)
+        test_eq([x.indices for x in loo_split(ds2, "c", seed=2).train.datasets], [list(range(7))] * 2)   # the seed does not move it
+        test_eq(loo_split(ds2, "c", protocol="seeded").protocol, "seeded")
+        wrong = ds2.items["a"][0][0].relative_to(ds.folder).as_posix() + " 2\n"  # a class-1 image listed as class 2
+        (ds.folder/"splits"/"a_crossval_kfold.txt").write_text(wrong)
+        test_fail(lambda: loo_split(get_dataset(str(ds.folder)), "c"), contains="has label 2")
 
 
 def test_pacs_counts():

@@ -129,6 +129,13 @@ def test_style_content_split_and_recombination():
     assert (ldm.decode(style_content_combine(*style_content_split(z))).int() - ldm.decode(z).int()).abs().max() <= 1   # float round-off may flip a rounding
 
 
+def test_mode_encoder_shapes():
+    enc = ModeEncoder("toynet")
+    f = enc(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8))
+    test_eq(f.shape, (2, 256, 4, 4)); test_eq(any(q.requires_grad for q in enc.parameters()), False)
+    test_fail(lambda: ModeEncoder("/nonexistent.pth"), contains="not found")
+
+
 def test_select_candidate_picks_farthest_style_closest_content():
     torch.manual_seed(0)
     s, c = torch.randn(6, 16), torch.randn(6, 8, 4, 4)
@@ -140,6 +147,12 @@ def test_select_candidate_picks_farthest_style_closest_content():
     S2[:, 2] += 10; C2[:, 3] = c
     i, j = select_candidate(s, c, S2, C2)
     test_eq(i, torch.full((6,), 2)); test_eq(j, torch.full((6,), 3))
+    S3 = s[:, None].repeat(1, 3, 1) * torch.tensor([1., 5., 1.])[None, :, None]   # candidate 1 only rescales the style: l2 far, cosine 0
+    S3[:, 2] = -s                                                                 # candidate 2 points the other way: the cosine pick
+    test_eq(select_candidate(s, c, S3, C2[:, :3], "l2")[0], torch.full((6,), 1))
+    test_eq(select_candidate(s, c, S3, C2[:, :3], "cosine")[0], torch.full((6,), 2))
+    test_eq(select_candidate(s, c, S2, C2, "cosine")[1], torch.full((6,), 3))
+    test_fail(lambda: select_candidate(s, c, S2, C2, "l1"), contains="'l2' or 'cosine'")
 
 
 def test_online_augment_shapes_and_identity():
@@ -155,24 +168,64 @@ def test_online_augment_shapes_and_identity():
         def img2img(self, im, *a, **k): return im.clone()
         def encode(self, im): return self.l.encode(im)
         def decode(self, z, size=None): return self.l.decode(z, size)
+    m = online_augment(ldm, x, ps, steps=4, generator=torch.Generator().manual_seed(0), encoder=ModeEncoder(), distance="cosine")
+    test_eq(m.images.shape, x.shape); test_eq(m.style_idx.shape, (3,))
     e = online_augment(_Echo(ldm), x, ps, steps=4)
     assert (e.images.int() - ldm.decode(ldm.encode(x), 32).int()).abs().max() <= 1                             # recombining the input's own style and content gives its reconstruction back
     gen, gy = offline_generate(ldm, x, y, ["circle", "square", "triangle"], ["photo"], per_image=2, steps=4, progress=False)
     test_eq(gen.shape, (6, 3, 32, 32)); test_eq(gy, torch.tensor([0, 0, 1, 1, 2, 2]))
 
 
-def test_trainer_smoke_each_method():
+def test_train_df_each_method_and_resume():
+    import dataclasses, tempfile
+    from pathlib import Path
     from dg_literate.data import get_dataset
     from dg_literate.toyldm import load_ldm
-    ds, ldm = get_dataset("toyworld", n_per_domain=14, seed=0), load_ldm("toyldm-tiny")
-    base = DFConfig(image_size=32, epochs=2, batch_size=8, ld_batch=4, syn_batch=4, syn_size=4, n_candidates=2, every=1, offline_per_image=2, steps=4)
+    ds, ldm = get_dataset("toyworld", n_per_domain=8, seed=0), load_ldm("toyldm-tiny")
+    base = DFConfig(image_size=32, epochs=1, batch_size=8, ld_batch=4, syn_batch=4, syn_size=4, n_candidates=2, every=1,
+                    offline_per_image=2, steps=2)
     counts = {}
     for m in ("erm", "offline", "ld", "aug", "df"):
-        import dataclasses
-        tr = DomainFusionTrainer(ds, ["photo", "art_painting"], ["sketch"], dataclasses.replace(base, method=m), ldm, progress=False)
-        r = tr.fit(); counts[m] = r["n_generated"]
-        test_eq(0 <= r["sketch"] <= 100, True)
-        if m in ("ld", "df"): test_eq(r["ld_mse"] > 0, True)
-    n_src = tr.xtr.shape[0]
-    test_eq(counts, dict(erm=0, offline=2 * n_src, ld=0, aug=4 * 2 * 2, df=4 * 2 * 2))   # M x N per refresh, 2 refreshes
-    test_fail(lambda: DomainFusionTrainer(ds, ["photo"], ["sketch"], DFConfig(method="df"), None), contains="needs an LDM")
+        r = train_df(ds, ["photo", "art_painting"], ["sketch"], dataclasses.replace(base, method=m), ldm, progress=False)
+        counts[m] = r["n_generated"]; test_eq(0 <= r["sketch"] <= 100, True); test_eq(r["val"], max(r["history"]))
+        test_eq(r["ld_mse"] > 0, m in ("ld", "df"))
+    test_eq(counts, dict(erm=0, offline=2 * r["n_source"], ld=0, aug=4 * 2, df=4 * 2))   # M x N per refresh
+    base = dataclasses.replace(base, epochs=2)
+    test_fail(lambda: train_df(ds, ["photo"], ["sketch"], DFConfig(method="df"), None), contains="needs an LDM")
+    test_fail(lambda: train_df(ds, ["photo"], ["sketch"], DFConfig(method="dfx"), ldm), contains="unknown method")
+    cfg = dataclasses.replace(base, method="df", split="encoder", distance="cosine")
+    with tempfile.TemporaryDirectory() as t:                                      # a resumed run equals an uninterrupted one
+        a = train_df(ds, ["photo", "art_painting"], ["sketch"], cfg, ldm, progress=False)
+        train_df(ds, ["photo", "art_painting"], ["sketch"], cfg, ldm, progress=False, ckpt=Path(t)/"b.pt", stop_after=1)
+        b = train_df(ds, ["photo", "art_painting"], ["sketch"], cfg, ldm, progress=False, ckpt=Path(t)/"b.pt")
+    for k in ("sketch", "val", "history", "last", "n_generated", "ld_mse"): test_eq(a[k], b[k])
+    test_eq(len(b["snapshots"]), 2)
+
+
+def test_ld_grad_ratio_scales_with_reduction():
+    from dg_literate.toynet import backbone
+    from dg_literate.toyldm import load_ldm
+    ldm = load_ldm("toyldm-tiny"); torch.manual_seed(0)
+    net = backbone("resnet18", "", 3); x, y = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8), torch.randint(3, (8,))
+    c = ldm.encode_text(["circle", "square", "triangle"])
+    r_mean = ld_grad_ratio(net, ldm, x, y, c, n=4, reps=2, generator=torch.Generator().manual_seed(0))
+    r_sum = ld_grad_ratio(net, ldm, x, y, c, n=4, reduction="sum", reps=2, generator=torch.Generator().manual_seed(0))
+    z = ldm.encode(x[:1])
+    test_close(r_sum / r_mean, z[0].numel(), eps=1e-3 * z[0].numel())            # the sum is c*h*w times the mean
+    assert r_mean > 0
+
+
+def test_run_df_grid_resumes():
+    import tempfile
+    from pathlib import Path
+    from dg_literate.data import get_dataset
+    ds = get_dataset("toyworld", n_per_domain=14, seed=0)
+    base = DFConfig(image_size=32, epochs=1, batch_size=8)
+    with tempfile.TemporaryDirectory() as d:
+        jobs = [("erm", ["photo"], ["sketch"], 0), ("erm", ["photo"], ["sketch"], 0, dict(lr=0.01))]
+        r1 = run_df_grid(ds, jobs, base, "toyldm-tiny", d, progress=False)
+        test_eq(sorted(p.name for p in Path(d).glob("*.json")), ["erm-sketch-seed0-lr0.01.json", "erm-sketch-seed0.json"])
+        r2 = run_df_grid(ds, jobs, base, "toyldm-tiny", d, progress=False)            # read back
+        test_eq([r["sketch"] for r in r1], [r["sketch"] for r in r2]); test_eq(r2[1]["cfg"]["lr"], 0.01)
+        test_fail(lambda: run_df_grid(ds, jobs[:1], DFConfig(image_size=32, epochs=2, batch_size=8), "toyldm-tiny", d, progress=False),
+                  contains="another config")

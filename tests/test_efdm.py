@@ -126,13 +126,21 @@ def test_style_layers_train_only():
     m = add_style_layers(torchvision.models.resnet18(num_classes=7), lambda: EFDMix())
     test_eq([type(getattr(m, s)[1]).__name__ for s in ("layer1", "layer2", "layer3")], ["EFDMix"] * 3)
     test_eq(m(torch.randn(2, 3, 64, 64)).shape, (2, 7))
+    perm, lam = torch.tensor([1, 0, 3, 2, 5, 4, 7, 6]), torch.full((8, 1, 1, 1), 0.3)
+    test_close(hmmix(x, lam, perm), 0.3 * x + 0.7 * histogram_matching(x, x[perm]), eps=1e-5)   # the HM ablation's value
+    xc = torch.randn(8, 4, 6, 6).round()                                        # ties: HM and EHM differ
+    assert not torch.allclose(hmmix(xc, lam * 0, perm), efdmix(xc, lam * 0, perm))
+    torch.manual_seed(3); sw = EFDMix(p=1.0, swap=True).train()(x)
+    torch.manual_seed(3); _ = torch.rand(()); _ = torch.distributions.Beta(0.1, 0.1).sample((8, 1, 1, 1))
+    perm3 = torch.randperm(8)                                                   # the layer's draws, replayed
+    test_close(sw, efdm(x, x[perm3]), eps=1e-5)                                 # swap: EFDM to the partner (lambda 0)
 
 
 def test_style_hook_equals_style_layers():
     import copy, torchvision
     torch.manual_seed(0); base = torchvision.models.resnet18(num_classes=7)
     x = torch.randn(8, 3, 32, 32)
-    for method, Layer in (("efdmix", EFDMix), ("mixstyle", MixStyle)):
+    for method, Layer in (("efdmix", EFDMix), ("mixstyle", MixStyle), ("hmmix", HMMix)):
         for mix in ("random", "crossdomain"):
             a = add_style_layers(copy.deepcopy(base), lambda: Layer(p=1.0, alpha=0.1, mix=mix))   # the layers inserted
             b = StyleMixHook(method, p=1.0, alpha=0.1, mix=mix).install(copy.deepcopy(base))     # the hook

@@ -61,6 +61,17 @@ def test_runner_end_to_end():
         finally: PAPERS.pop("demo", None)
 
 
+def test_test_cells_are_stubbed_in_runs():
+    import nbformat
+    with tempfile.TemporaryDirectory() as t:
+        book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("#| pytest boom\nraise ValueError"),
+                                               nbformat.v4.new_code_cell("#| pytest_setup\ny = 2")])
+        nbformat.write(book, f"{t}/a.ipynb")
+        src = [c.source for c in nbformat.read(str(without_test_cells(f"{t}/a.ipynb", f"{t}/b.ipynb")), 4).cells]
+        test_eq(src[0], "x = 1"); test_eq(src[2], "#| pytest_setup\ny = 2")               # setup cells stay: later cells may use them
+        test_eq(src[1].startswith("# test `boom`: run by `make test`"), True)
+
+
 def test_registry_is_data_and_parameters_parse():
     import subprocess, sys
     papers = discover()

@@ -52,6 +52,9 @@ def test_stable_diffusion_path_on_a_tiny_folder():
         z = sd.encode(x); test_eq(z.shape, (2, 4, 16, 16)); test_eq(sd.decode(z, 48).shape, (2, 3, 48, 48))
         test_eq(sd.encode_text(["a circle"]).shape, (1, 16, 32))
         test_eq(any(p.requires_grad for p in sd.unet.parameters()), False)
+        test_eq((sd.unet.dtype, sd.pipe.vae.use_slicing), (torch.float32, True))    # float32 on CPU; VAE slicing on
+        h = load_ldm(str(Path(t)/"sd"), dtype=torch.float16, slicing=False)        # what CUDA gets by default
+        test_eq((h.unet.dtype, h.vae.dtype, h.pipe.vae.use_slicing), (torch.float16, torch.float16, False))
 
 
 def test_shipped_toyldm_gates_small():

@@ -76,3 +76,12 @@ def test_trainer_resume_selection_and_hooks():
     bn2 = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12), progress=False); bn2.fit()
     assert not torch.allclose(bn2.model[1].running_mean, m0)
     test_fail(lambda: Trainer(_net(), _Data(), TrainConfig(schedule="step")), contains="'cosine' or 'onecycle'")
+    import json
+    from dataclasses import asdict, replace
+    mc = DGModelConfig(epochs=3, arch="resnet50"); tc = mc.train_config(2)                 # the loop's part of a model config
+    test_eq(type(tc), TrainConfig); test_eq((tc.epochs, tc.n_domain, tc.schedule), (3, 2, "onecycle"))
+    js = lambda c: json.loads(json.dumps(asdict(c)))
+    old = js(mc); del old["val_frac"]                                                   # a job saved before `val_frac` existed
+    test_eq(config_matches(old, js(mc), DGModelConfig()), True)
+    test_eq(config_matches(old, js(replace(mc, val_frac=0.3)), DGModelConfig()), False)
+    test_eq(config_matches(js(mc), js(replace(mc, lr=0.1)), DGModelConfig()), False)
