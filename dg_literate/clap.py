@@ -12,11 +12,11 @@ from tqdm import tqdm
 from .clip import encode_text, token_id, text_tower
 
 # %% auto #0
-__all__ = ['PAPER_VOCAB', 'TOY_VOCAB', 'STYLE_PARTS', 'ATTACKS', 'Prompt', 'render_prompt', 'synthesize_prompts',
-           'PromptAugConfig', 'augment_prompt', 'with_noise_slots', 'encode_noised', 'ResMLP', 'with_alpha', 'info_nce',
-           'clap_loss', 'CLAPConfig', 'FeatureViews', 'prompt_views', 'sample_batch', 'cached_batches', 'live_batches',
-           'train_clap', 'ImAugConfig', 'render_prompt_images', 'image_views', 'CLAP', 'linear_probe',
-           'pixel_preprocess', 'cw_loss', 'attack', 'bench_clap']
+__all__ = ['PAPER_VOCAB', 'TOY_VOCAB', 'STYLE_PARTS', 'ATTACKS', 'ALPHA_GRID', 'Prompt', 'render_prompt', 'synthesize_prompts',
+           'PromptAugConfig', 'augment_prompt', 'with_noise_slots', 'noise_tokens', 'noised_texts', 'encode_noised',
+           'ResMLP', 'with_alpha', 'info_nce', 'clap_loss', 'CLAPConfig', 'FeatureViews', 'prompt_views',
+           'sample_batch', 'cached_batches', 'live_batches', 'train_clap', 'ImAugConfig', 'render_prompt_images',
+           'image_views', 'CLAP', 'linear_probe', 'pixel_preprocess', 'cw_loss', 'attack', 'search_alpha', 'bench_clap']
 
 # %% ../nbs/30_clap.ipynb #62d97c25
 from .toyworld import ART_STYLES, IMAGE_TYPES, SIZES, COLORS
@@ -66,6 +66,7 @@ class PromptAugConfig:
     noise_std: float = 0.02        # their standard deviation (paper: 0.02)
     noise_positions: tuple = ("front", "middle", "end")   # where the noise goes, drawn uniformly
     placeholder: str = "*"         # the word whose embedding the noise replaces
+    shared: bool = True            # one noise draw and one position per batch (official); False: per prompt
 
 def augment_prompt(p:Prompt, # a synthesized prompt
                    cfg:PromptAugConfig, # deletion and swap probabilities
@@ -75,25 +76,38 @@ def augment_prompt(p:Prompt, # a synthesized prompt
     drop = tuple(k for k in ("size", "color", "art_style", "image_type") if rng.random() < probs[k])
     return render_prompt(p, drop=drop, swap=rng.random() < cfg.p_swap)
 
-def with_noise_slots(text:str, cfg:PromptAugConfig, rng:random.Random) -> str:
+def with_noise_slots(text:str, cfg:PromptAugConfig, rng:random.Random,
+                     pos:str|None=None) -> str: # "front" | "middle" | "end"; None draws it from `cfg.noise_positions`
     "`text` with `cfg.noise_len` placeholder words in front of, around or after it."
     if cfg.noise_len == 0: return text
-    pos, n = rng.choice(cfg.noise_positions), cfg.noise_len
+    pos, n = pos or rng.choice(cfg.noise_positions), cfg.noise_len
     slots = lambda k: " ".join([cfg.placeholder] * k)
     if pos == "front": return f"{slots(n)} {text}"
     if pos == "end": return f"{text} {slots(n)}"
     return f"{slots(n // 2)} {text} {slots(n - n // 2)}".strip()
 
+def noise_tokens(model, cfg:PromptAugConfig, B:int, # texts in the batch
+                 generator:torch.Generator|None=None) -> torch.Tensor: # (B,n,D)
+    "The noise word vectors of a batch: one (n,D) draw expanded over it (`cfg.shared`, official), or one per text."
+    D = text_tower(model).token_embedding.weight.shape[1]
+    noise = torch.randn(1 if cfg.shared else B, cfg.noise_len, D, generator=generator) * cfg.noise_std
+    return noise.expand(B, -1, -1)
+
+def noised_texts(texts:list[str], cfg:PromptAugConfig, rng:random.Random) -> list[str]:
+    "Each text with its noise slots: one position for the whole batch (`cfg.shared`, official) or one per text."
+    pos = rng.choice(cfg.noise_positions) if cfg.shared else None
+    return [with_noise_slots(t, cfg, rng, pos) for t in texts]
+
 @torch.no_grad()
 def encode_noised(model, tokenizer, # an open_clip model and its tokenizer
-                  texts:list[str], # B texts, each with `cfg.noise_len` placeholders (`with_noise_slots`)
-                  cfg:PromptAugConfig, generator:torch.Generator|None=None) -> torch.Tensor: # (B,d) raw features
-    "$f_T$ of texts whose placeholder embeddings are replaced by Gaussian noise, one draw per text."
+                  texts:list[str], # B texts, each with `cfg.noise_len` placeholders (`noised_texts`)
+                  cfg:PromptAugConfig, generator:torch.Generator|None=None,
+                  noise:torch.Tensor|None=None) -> torch.Tensor: # (B,n,D) to inject; None: `noise_tokens` -> (B,d)
+    "$f_T$ of texts whose placeholder embeddings are replaced by Gaussian noise (shared by the batch, or per text)."
     dev = next(model.parameters()).device
     tokens = tokenizer(texts).to(dev)
     if cfg.noise_len == 0: return encode_text(model, tokens).float()
-    D = text_tower(model).token_embedding.weight.shape[1]
-    noise = torch.randn(len(texts), cfg.noise_len, D, generator=generator) * cfg.noise_std     # (B,n,D)
+    noise = noise_tokens(model, cfg, len(texts), generator) if noise is None else noise
     return encode_text(model, tokens, inject={token_id(tokenizer, cfg.placeholder): noise.to(dev)}).float()
 
 # %% ../nbs/30_clap.ipynb #ed0fe975
@@ -178,8 +192,11 @@ def prompt_views(model, tokenizer, # a frozen open_clip model and its tokenizer
     z = _encode(model, tokenizer, [render_prompt(p) for p in prompts], batch_size)                 # (P,d)
     views = []
     for _ in tqdm(range(n_views), desc="encode augmented views", disable=not progress, mininterval=10):
-        texts = [with_noise_slots(augment_prompt(p, aug, rng), aug, rng) for p in prompts]
-        views.append(torch.cat([encode_noised(model, tokenizer, texts[i:i + batch_size], aug, gen).cpu() for i in range(0, len(texts), batch_size)]))
+        texts = noised_texts([augment_prompt(p, aug, rng) for p in prompts], aug, rng)   # shared: one position for view v
+        noise = noise_tokens(model, aug, len(texts), gen) if aug.noise_len else None      # shared: one draw for view v
+        views.append(torch.cat([encode_noised(model, tokenizer, texts[i:i + batch_size], aug, gen,
+                                              None if noise is None else noise[i:i + batch_size]).cpu()
+                                for i in range(0, len(texts), batch_size)]))
     return FeatureViews(z, torch.stack(views, 1), torch.tensor([p.label for p in prompts]), _encode(model, tokenizer, list(classnames)))
 
 def _by_class(labels:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,12 +214,14 @@ def sample_batch(by_class:tuple[torch.Tensor, torch.Tensor], B:int, g:torch.Gene
     cls = torch.randperm(C, generator=g)[:B] if B <= C else torch.randint(C, (B,), generator=g)   # (B,)
     return table[cls, (torch.rand(len(cls), generator=g) * counts[cls]).long()]                  # one sample of each
 
-def cached_batches(fv:FeatureViews, B:int) -> Callable:
+def cached_batches(fv:FeatureViews, B:int,
+                   shared_view:bool=False) -> Callable: # one view index for the whole batch (prompt views with shared noise)
     "Batches from cached features: (z, z_aug, z_class or None), each (B,d)."
     by_class = _by_class(fv.labels)
     def batch(g:torch.Generator):
         i = sample_batch(by_class, B, g)
         v = torch.randint(fv.views.shape[1], (B,), generator=g)
+        if shared_view: v = v[:1].expand(B)                                   # the batch shares view v's noise draw and position
         return fv.z[i], fv.views[i, v], (fv.z_class[fv.labels[i]] if fv.z_class is not None else None)
     return batch
 
@@ -215,7 +234,7 @@ def live_batches(model, tokenizer, prompts:list[Prompt], classnames:list[str], a
         rng = random.Random(int(torch.randint(2**31, (1,), generator=g)))
         ps = [prompts[j] for j in i.tolist()]
         z = _encode(model, tokenizer, [render_prompt(p) for p in ps])
-        z_aug = encode_noised(model, tokenizer, [with_noise_slots(augment_prompt(p, aug, rng), aug, rng) for p in ps], aug, g).cpu()
+        z_aug = encode_noised(model, tokenizer, noised_texts([augment_prompt(p, aug, rng) for p in ps], aug, rng), aug, g).cpu()
         return z, z_aug, _encode(model, tokenizer, [classnames[p.label] for p in ps])
     return batch
 
@@ -357,13 +376,21 @@ def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
            y:torch.Tensor, # true labels, (B,)
            kind:str="PGD-20", # FGSM, PGD-20 or CW-20
            eps:float=0.031, generator:torch.Generator|None=None,
-           steps:int|None=None) -> torch.Tensor: # iterations (None: the attack's own); adversarial pixels
-    "The official L-inf attacks: sign-gradient ascent, projected to the eps-ball around x and to [0,1]."
+           steps:int|None=None, # iterations (None: the attack's own)
+           space:str="pixel", # "pixel" | "normalized" (official: eps and the [0,1] clamp act on (x - mean) / std)
+           mean=None, std=None) -> torch.Tensor: # the model's normalization (3 values each), for space="normalized"
+    "The official L-inf attacks: sign-gradient ascent, projected to the eps-ball and to [0,1], in pixel or normalized space."
+    if space == "normalized":
+        if mean is None or std is None: raise ValueError("space='normalized' needs the model's normalization: mean=..., std=...")
+        m, s = (torch.as_tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in (mean, std))
+        u = attack(lambda v: logits_fn(v * s + m), (x - m) / s, y, kind, eps, generator, steps)   # (B,3,H,W), in [0,1]
+        return u * s + m                                                       # back to pixels: what the model saw
+    if space != "pixel": raise ValueError(f"space {space!r}: 'pixel' or 'normalized'")
     if kind not in ATTACKS: raise ValueError(f"unknown attack {kind!r}; one of {list(ATTACKS)}")
     own, loss_kind = ATTACKS[kind]
     steps = own if own == 1 or steps is None else steps
     step = eps if steps == 1 else eps / 10
-    xa = x.clone()
+    xa = x.clone()                                                            # FGSM starts at x itself (unclamped, official)
     if steps > 1: xa = (x + (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device) * eps).clamp(0, 1)   # random start
     for _ in range(steps):
         xa.requires_grad_(True)
@@ -374,6 +401,22 @@ def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
     return xa.detach()
 
 # %% ../nbs/30_clap.ipynb #98dc18e7
+ALPHA_GRID = tuple(10 ** e for e in (-1.5, -1.0, -0.5, 0.0, 1.0, 1.5, 2.0))   # search_alpha.py's scale_list
+
+def search_alpha(score:Callable[[float], float], # alpha -> validation score, e.g. ZS(PC) accuracy
+                 grid:tuple=ALPHA_GRID, refine:int=0) -> tuple[float, dict]: # binary-search steps around the grid's best
+    "The official alpha search: the argmax of `score` over `grid`, then `refine` steps of its binary search; (alpha, {alpha: score})."
+    seen = {a: score(a) for a in grid}
+    k = max(range(len(grid)), key=lambda i: seen[grid[i]])
+    left, right = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    for _ in range(refine if len(grid) > 1 else 0):                              # search_alpha.py's binary_search
+        for a in (left, right): seen.setdefault(a, score(a))
+        if seen[left] < seen[right]: left = 0.5 * (left + right)
+        else: right = 0.5 * (left + right)
+    for a in (left, right): seen.setdefault(a, score(a))
+    return max(seen, key=seen.get), seen
+
+# %% ../nbs/30_clap.ipynb #1556e78e
 def _load_for_bench(model_name, device):
     from dg_literate.clip import LOCAL_MODELS, load_clip
     if model_name in LOCAL_MODELS:

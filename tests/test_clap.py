@@ -56,6 +56,21 @@ def test_augmentations_keep_class_and_are_reproducible():
     r = random.Random(0)
     for t in (with_noise_slots("a circle", PromptAugConfig(), r) for _ in range(30)):
         test_eq(t.split().count("*"), 4); assert "a circle" in t
+    texts = ["a red circle", "a small star", "a heart"] * 4
+    for _ in range(10):                                                           # shared: one position per batch ...
+        pos = {t.split().index("*") == 0 for t in noised_texts(texts, PromptAugConfig(), r)}
+        test_eq(len(pos), 1)
+    assert any(len({tuple(w == "*" for w in t.split()[:1]) for t in noised_texts(texts, PromptAugConfig(shared=False), r)}) > 1
+               for _ in range(10))                                               # ... per text: positions differ
+    from dg_literate.clip import load_clip
+    c = load_clip("toyclip-tiny")
+    n = noise_tokens(c.model, PromptAugConfig(), 5, torch.Generator().manual_seed(0))
+    test_eq(n.shape[:2], (5, 4)); test_eq((n - n[:1]).abs().max().item(), 0.0)    # one draw, shared by the batch
+    n2 = noise_tokens(c.model, PromptAugConfig(shared=False), 5, torch.Generator().manual_seed(0))
+    assert (n2[1:] - n2[:1]).abs().max() > 0                                      # per text: five draws
+    test_close(n.std(), 0.02, eps=0.01)
+    f = encode_noised(c.model, c.tokenizer, ["* * * * a circle"] * 3, PromptAugConfig(), torch.Generator().manual_seed(1))
+    test_close(f[0], f[2], eps=1e-5)                                              # identical texts, shared noise: identical features
 
 
 def test_zero_init_network_is_identity():
@@ -106,6 +121,9 @@ def test_clap_training_on_cached_features():
     cb, lb = cached_batches(fv, 7), live_batches(c.model, c.tokenizer, ps, names, PromptAugConfig(), 7)
     z1, za1, zc1 = cb(torch.Generator().manual_seed(5)); z2, za2, zc2 = lb(torch.Generator().manual_seed(5))
     test_close(z1, z2, eps=1e-4); test_close(zc1, zc2, eps=1e-4)                   # same prompts and classes, fresh views
+    from dg_literate.clap import _by_class
+    g = torch.Generator().manual_seed(5); i = sample_batch(_by_class(fv.labels), 7, g); v = torch.randint(3, (7,), generator=g)
+    test_eq(cached_batches(fv, 7, shared_view=True)(torch.Generator().manual_seed(5))[1], fv.views[i, v[0]])   # one view for the batch
     test_eq(sorted(torch.nonzero((zc1[:, None] == fv.z_class[None]).all(-1))[:, 1].tolist()), list(range(7)))   # 7 distinct classes
     cfg = CLAPConfig(steps=300, batch_size=7, lr=1e-3, check_every=0)
     net, log = train_clap(cb, d, cfg, progress=False)
@@ -147,7 +165,30 @@ def test_attacks_stay_in_the_ball_and_hurt():
     xr = x.clone().requires_grad_(True); gr, = torch.autograd.grad(F.cross_entropy(logits_fn(xr), y, reduction="sum"), xr)
     test_close(attack(logits_fn, x, y, "FGSM", eps=0.05), (x + 0.05 * gr.sign()).clamp(0, 1), eps=1e-6)   # FGSM literally
     test_fail(lambda: attack(logits_fn, x, y, "BIM"), contains="unknown attack")
+    mean, std = (0.48, 0.46, 0.41), (0.27, 0.26, 0.28)                           # CLIP's normalization
+    m_, s_ = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    u = (x - m_) / s_                                                              # the official attack's input
+    for kind in ("FGSM", "PGD-20"):
+        xa = attack(logits_fn, x, y, kind, eps=0.031, generator=g, space="normalized", mean=mean, std=std)
+        ua = (xa - m_) / s_
+        assert ua.min() >= -1e-6 and ua.max() <= 1 + 1e-6                          # the official clamp, in normalized space
+        inside = (u >= 0) & (u <= 1)                                               # where the clamp does not act ...
+        assert ((ua - u).abs()[inside] <= 0.031 + 1e-5).all()                      # ... the ball has radius eps there,
+        assert ((xa - x).abs()[inside] <= (0.031 * s_).expand_as(x)[inside] + 1e-6).all()   # eps * sigma in pixels
+        assert (ua[u < 0] >= 0).all() and ((xa - x).abs().amax() > 0.031)          # the clamp moves negative values by more
+    test_fail(lambda: attack(logits_fn, x, y, space="normalized"), contains="needs the model's normalization")
+    test_fail(lambda: attack(logits_fn, x, y, space="lab"), contains="'pixel' or 'normalized'")
     z = torch.tensor([[3.0, 1.0, 2.5]]); test_close(cw_loss(z, torch.tensor([0])), torch.tensor([-50.5]), eps=1e-6)
     f = F.normalize(torch.randn(40, 8, generator=g), dim=-1); yy = torch.arange(40) % 4
     head = linear_probe(f + F.one_hot(yy, 8).float(), yy, 4)                     # separable: the probe fits
     test_eq((head(f + F.one_hot(yy, 8).float()).argmax(1) == yy).all().item(), True)
+
+
+def test_alpha_search_finds_a_planted_maximum():
+    import math
+    peak = lambda a0: (lambda a: -(math.log10(a) - math.log10(a0)) ** 2)          # unimodal in log alpha, maximum at a0
+    a, seen = search_alpha(peak(10.0)); test_eq(a, 10.0); test_eq(len(seen), len(ALPHA_GRID))   # on the grid: found exactly
+    a, _ = search_alpha(peak(0.2)); test_eq(a, 10 ** -0.5)                         # off the grid: the nearest grid point in log
+    a, _ = search_alpha(peak(0.2), refine=12); assert abs(math.log10(a) - math.log10(0.2)) < 0.05, a   # refined: close to it
+    a, _ = search_alpha(peak(500.0)); test_eq(a, 100.0)                            # beyond the grid: its end
+    a, _ = search_alpha(lambda a: -abs(a - 0.5), grid=(0.0, 0.25, 0.5, 1.0)); test_eq(a, 0.5)
