@@ -82,14 +82,12 @@ class ModeEncoder(nn.Module):
     def __init__(self, weights:str="toynet", # "toynet" or a torchvision ResNet-18 state_dict file
                  arch:str="resnet18"):
         super().__init__()
-        from dg_literate.toynet import backbone, imagenet_normalize
+        from dg_literate.toynet import backbone
         m = backbone(arch, weights, 1)
         self.net = nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3).eval().requires_grad_(False)
-        self.norm = imagenet_normalize
     @torch.no_grad()
     def forward(self, x:torch.Tensor) -> torch.Tensor: # uint8 (B,3,S,S)
-        dev = next(self.net.parameters()).device
-        return self.net(self.norm(x.to(dev))).float()
+        return self.net(normalize(x, next(self.net.parameters()).device)).float()
 
 # %% ../nbs/50_domainfusion.ipynb #2c30e4d2
 def select_candidate(style:torch.Tensor, # $s$, the input's style, (B,S)
