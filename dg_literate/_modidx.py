@@ -519,4 +519,5 @@ d = { 'settings': { 'branch': 'main',
                                    'dg_literate.train.config_matches': ('train.html#config_matches', 'dg_literate/train.py'),
                                    'dg_literate.train.domain_batches': ('train.html#domain_batches', 'dg_literate/train.py'),
                                    'dg_literate.train.domain_tensors': ('train.html#domain_tensors', 'dg_literate/train.py'),
-                                   'dg_literate.train.normalize': ('train.html#normalize', 'dg_literate/train.py')}}}
+                                   'dg_literate.train.normalize': ('train.html#normalize', 'dg_literate/train.py'),
+                                   'dg_literate.train.run_job': ('train.html#run_job', 'dg_literate/train.py')}}}

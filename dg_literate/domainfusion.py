@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .core import set_seed
-from .train import DomainData, DGModelConfig, Hook, Trainer, config_matches, domain_tensors, accuracy, augment, normalize
+from .train import DomainData, DGModelConfig, Hook, Trainer, run_job, domain_tensors, accuracy, augment, normalize
 
 # %% auto #0
 __all__ = ['pseudo_image', 'ldm_latents', 'latent_distillation_loss', 'style_content_split', 'style_content_combine',
@@ -307,18 +307,13 @@ def run_df_grid(ds, # a `DomainDataset`
         tag = "".join(f"-{k}{v}" for k, v in sorted(over.items()))
         f = folder/f"{method}-{'+'.join(targets)}-seed{seed}{tag}.json"
         cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed)))   # JSON-normalized (tuples -> lists)
-        if f.exists():
-            r = json.loads(f.read_text())
-            if not config_matches(r.get("cfg", {}), cfg, DFConfig()) or r.get("ldm") != ldm_name:
-                raise ValueError(f"{f} was trained with another config; use a new folder or delete it")
-            out.append(r); continue
-        if ldm is None and method != "erm": ldm = load_ldm(ldm_name, device)
-        ck = f.with_suffix(".ckpt.pt")
-        r = train_df(ds, sources, targets, DFConfig(**cfg), ldm, device, progress, ckpt=ck)
-        snaps = r.pop("snapshots")
-        r = dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg, ldm=ldm_name, **r)
-        if snaps: torch.save(snaps, f.with_suffix(".snapshots.pt"))
-        tmp = f.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); tmp.replace(f); out.append(r); ck.unlink(missing_ok=True)
+        def job(ck):
+            nonlocal ldm
+            if ldm is None and method != "erm": ldm = load_ldm(ldm_name, device)
+            r = train_df(ds, sources, targets, DFConfig(**cfg), ldm, device, progress, ckpt=ck)
+            if snaps := r.pop("snapshots"): torch.save(snaps, f.with_suffix(".snapshots.pt"))
+            return dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg, ldm=ldm_name, **r)
+        out.append(run_job(f, cfg, DFConfig(), job, same=lambda r: r.get("ldm") == ldm_name))
     return out
 
 # %% ../nbs/50_domainfusion.ipynb #80fed4da

@@ -148,7 +148,7 @@ def add_style_layers(model:nn.Module, # a torchvision ResNet
 
 # %% ../nbs/10_efdm.ipynb #0cda51e1
 from .train import (IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy,   # nbs/07_train
-                               DomainData, TrainConfig, DGModelConfig, Trainer, Hook, config_matches)
+                               DomainData, TrainConfig, DGModelConfig, Trainer, Hook, run_job)
 
 # %% ../nbs/10_efdm.ipynb #081b473d
 @dataclass
@@ -214,14 +214,8 @@ def run_dg_grid(ds, # a `DomainDataset`
         mix = base.mix if setting == "lodo" else "random"               # single source: no second domain to pair with
         over = (single or {}) if setting == "single" else {}
         cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed, mix=mix)))   # JSON-normalized
-        if f.exists():
-            r = json.loads(f.read_text())
-            if not config_matches(r.get("cfg", {}), cfg, DGConfig()): raise ValueError(f"{f} was trained with another config {r.get('cfg')}; use a new folder or delete it")
-            out.append(r); continue
-        ck = f.with_suffix(".ckpt.pt")
-        r = dict(setting=setting, method=method, sources=sources, targets=targets, seed=seed, cfg=cfg,
-                 **train_dg(ds, sources, targets, DGConfig(**cfg), device, progress, ckpt=ck))
-        f.write_text(json.dumps(r)); out.append(r); ck.unlink(missing_ok=True)
+        out.append(run_job(f, cfg, DGConfig(), lambda ck: dict(setting=setting, method=method, sources=sources, targets=targets,
+                           seed=seed, cfg=cfg, **train_dg(ds, sources, targets, DGConfig(**cfg), device, progress, ckpt=ck))))
     return out
 
 def dg_table(results:list[dict], setting:str, methods:list[str], domains:list[str]):
