@@ -4,7 +4,8 @@
 
 # %% ../nbs/30_clap.ipynb #56c71b1c
 from __future__ import annotations
-import copy, itertools, math, random, time
+import copy, dataclasses, itertools, math, random, time
+from pathlib import Path
 from dataclasses import dataclass, asdict
 from typing import Callable, NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -12,11 +13,14 @@ from tqdm import tqdm
 from .clip import encode_text, token_id, text_tower
 
 # %% auto #0
-__all__ = ['PAPER_VOCAB', 'TOY_VOCAB', 'STYLE_PARTS', 'ATTACKS', 'ALPHA_GRID', 'Prompt', 'render_prompt', 'synthesize_prompts',
-           'PromptAugConfig', 'augment_prompt', 'with_noise_slots', 'noise_tokens', 'noised_texts', 'encode_noised',
-           'ResMLP', 'with_alpha', 'info_nce', 'clap_loss', 'CLAPConfig', 'FeatureViews', 'prompt_views',
-           'sample_batch', 'cached_batches', 'live_batches', 'train_clap', 'ImAugConfig', 'render_prompt_images',
-           'image_views', 'CLAP', 'linear_probe', 'pixel_preprocess', 'cw_loss', 'attack', 'search_alpha', 'bench_clap']
+__all__ = ['PAPER_VOCAB', 'TOY_VOCAB', 'STYLE_PARTS', 'IMAGE_SUFFIXES', 'ATTACKS', 'CLAP_PROMPTS', 'ALPHA_GRID',
+           'OFFICIAL_SETTINGS', 'SETTING_KEYS', 'Prompt', 'render_prompt', 'synthesize_prompts', 'PromptAugConfig',
+           'augment_prompt', 'with_noise_slots', 'noise_tokens', 'noised_texts', 'encode_noised', 'ResMLP',
+           'with_alpha', 'info_nce', 'clap_loss', 'CLAPConfig', 'FeatureViews', 'prompt_views', 'sample_batch',
+           'cached_batches', 'live_batches', 'train_clap', 'ImAugConfig', 'render_prompt_images', 'image_views',
+           'folder_prompt_images', 'generate_prompt_images', 'CLAP', 'linear_probe', 'pixel_preprocess', 'cw_loss',
+           'attack', 'prompt_features', 'zero_shot_table', 'prompt_robustness', 'search_alpha', 'dataset_setting',
+           'bench_clap']
 
 # %% ../nbs/30_clap.ipynb #62d97c25
 from .toyworld import ART_STYLES, IMAGE_TYPES, SIZES, COLORS
@@ -312,6 +316,37 @@ def image_views(model, preprocess, # a frozen open_clip model and its eval trans
     views = [enc([jitter(im) for im in images]) for _ in tqdm(range(n_views), desc="encode augmented images", disable=not progress, mininterval=10)]
     return FeatureViews(z, torch.stack(views, 1), torch.as_tensor(labels), None)
 
+# %% ../nbs/30_clap.ipynb #imgsrc02
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+def folder_prompt_images(folder:Path|str, # <folder>/<class>/<image>, class folders named as the classes
+                         classnames:list[str]) -> tuple[list, torch.Tensor]: # PIL images, labels (N,)
+    "Im.Aug's images of the prompts from a local folder (e.g. Stable Diffusion's renders), one subfolder per class."
+    from PIL import Image
+    folder, key = Path(folder), lambda n: n.replace("_", " ").lower()
+    if not folder.is_dir(): raise FileNotFoundError(f"imaug_images: no folder {folder}; give <folder>/<class>/<image> or ldm:NAME")
+    subs = {key(d.name): d for d in folder.iterdir() if d.is_dir()}
+    missing = [c for c in classnames if key(c) not in subs]
+    if missing: raise ValueError(f"{folder} has no images of {missing}: expected one subfolder per class of {list(classnames)}")
+    ims, ys = [], []
+    for y, c in enumerate(classnames):
+        files = sorted(f for f in subs[key(c)].iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files: raise ValueError(f"{subs[key(c)]} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        ims += [Image.open(f).convert("RGB") for f in files]; ys += [y] * len(files)
+    return ims, torch.tensor(ys)
+
+@torch.no_grad()
+def generate_prompt_images(ldm, # an LDM from `load_ldm` (toy LDM or Stable Diffusion)
+                           prompts:list[Prompt], steps:int=25, batch:int=8, seed:int=0,
+                           progress:bool=True) -> torch.Tensor: # uint8 (P,3,R,R) at the LDM's resolution
+    "One image per prompt: the LDM's img2img at strength 1 from a gray image, i.e. text-to-image."
+    R, g, out = ldm.resolution, torch.Generator().manual_seed(seed), []
+    for i in tqdm(range(0, len(prompts), batch), desc="generate Im.Aug images", disable=not progress, mininterval=10):
+        texts = [render_prompt(p) for p in prompts[i:i + batch]]
+        gray = torch.full((len(texts), 3, R, R), 128, dtype=torch.uint8)
+        out.append(ldm.img2img(gray, texts, strength=1.0, steps=steps, generator=g).cpu())
+    return torch.cat(out)
+
 # %% ../nbs/30_clap.ipynb #ff408f66
 class CLAP(nn.Module):
     "CLIP with the disentangle network $g$ (weight $\\alpha$) after both encoders."
@@ -341,21 +376,30 @@ class CLAP(nn.Module):
 def linear_probe(f:torch.Tensor, # (N,d) L2-normalized features
                  y:torch.Tensor, # (N,) labels
                  n_classes:int, lr:float=0.005, epochs:int=1000, patience:int=10, delta:float=1e-3,
-                 seed:int=0) -> nn.Linear:
-    "A linear classifier trained as in the official few-shot evaluation (Adam, early stop on the epoch loss)."
-    torch.manual_seed(seed)
+                 batch_size:int=32, # the official DataLoader's batch, shuffled, the last one kept
+                 seed:int=0,
+                 log:list|None=None) -> nn.Linear: # if given, receives each epoch's mean batch loss
+    "The official few-shot probe (`main/evaluate.py` L132-176): Adam on shuffled batches, the best-loss checkpoint."
+    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     head = nn.Linear(f.shape[1], n_classes).to(f.device)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
-    best, bad = math.inf, 0
+    best, bad, best_state = math.inf, 0, copy.deepcopy(head.state_dict())
     for _ in range(epochs):
-        loss = F.cross_entropy(head(f), y)
-        opt.zero_grad(); loss.backward(); opt.step()
-        if loss.item() < best - delta: best, bad = loss.item(), 0
+        order, losses = torch.randperm(len(y), generator=g).to(f.device), []
+        for i in range(0, len(y), batch_size):
+            j = order[i:i + batch_size]
+            loss = F.cross_entropy(head(f[j]), y[j])
+            opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item())
+        ave = sum(losses) / len(losses)
+        if log is not None: log.append(ave)
+        if ave < best - delta: best, best_state = ave, copy.deepcopy(head.state_dict())   # official: saves best.pth
         else:
-            bad += 1
+            bad += 1                                                  # official: the count is never reset
             if bad >= patience: break
+    head.load_state_dict(best_state)                                    # official: reloads best.pth
     return head.eval()
 
+# %% ../nbs/30_clap.ipynb #atk0cell
 def pixel_preprocess(preprocess) -> tuple[Callable, Callable]:
     "Split an open_clip eval transform into (PIL -> pixels in [0,1], pixels -> model input)."
     import torchvision.transforms as T
@@ -400,6 +444,37 @@ def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
         xa = torch.min(torch.max(xa.detach() + step * grad.sign(), x - eps), x + eps).clamp(0, 1)
     return xa.detach()
 
+# %% ../nbs/30_clap.ipynb #zsprot02
+CLAP_PROMPTS = {"C": "{}", "PC": "a photo of a {}", "CP": "a {} in a photo"}   # the paper's fixed prompts
+
+@torch.no_grad()
+def prompt_features(model, tokenizer, # a frozen open_clip model and its tokenizer
+                    classnames:list[str], nc_draws:int=5, # ZS(NC): noise draws, each shared by the classes
+                    shared:bool=True, noise_len:int=4) -> dict: # {"C","PC","CP": (C,d), "NC": [(C,d)] * nc_draws}
+    "Raw text features of the fixed prompts, and of `nc_draws` noised class names (noise in front, as the paper)."
+    out = {k: _encode(model, tokenizer, [t.format(c) for c in classnames]) for k, t in CLAP_PROMPTS.items()}
+    nc = PromptAugConfig(noise_len=noise_len, noise_positions=("front",), shared=shared)
+    out["NC"] = [encode_noised(model, tokenizer, noised_texts(list(classnames), nc, random.Random(i)), nc,
+                               torch.Generator().manual_seed(i)).cpu() for i in range(nc_draws)]
+    return out
+
+# %% ../nbs/30_clap.ipynb #zsprot03
+@torch.no_grad()
+def zero_shot_table(g:nn.Module, # the network after both encoders (`nn.Identity()` for CLIP)
+                    images:dict, # domain -> (raw image features (N,d), labels (N,))
+                    prompts:dict) -> dict: # `prompt_features`
+    "Zero-shot accuracy (%) per prompt kind and domain: argmax of cos(g(f_I), g(f_T)); NC averaged over its draws."
+    def acc(W, f, y): return ((F.normalize(g(f), dim=-1) @ F.normalize(g(W), dim=-1).T).argmax(1) == y).float().mean().item() * 100
+    def mean(v): return sum(v) / len(v)
+    return {k: {d: mean([acc(W, f, y) for W in prompts[k]]) if k == "NC" else acc(prompts[k], f, y)
+                for d, (f, y) in images.items()} for k in ("C", "PC", "CP", "NC")}
+
+def prompt_robustness(avg:dict) -> dict: # prompt kind -> accuracy averaged over the domains
+    "The paper's robustness numbers: ZS(C/PC/CP/NC), range R and std over C/PC/CP, and the drop ZS(C) - ZS(NC)."
+    fixed = torch.tensor([float(avg[k]) for k in ("C", "PC", "CP")], dtype=torch.float64)
+    return {**{f"ZS({k})": float(avg[k]) for k in ("C", "PC", "CP", "NC")}, "R": (fixed.max() - fixed.min()).item(),
+            "std": fixed.std(unbiased=False).item(), "drop_NC": float(avg["C"]) - float(avg["NC"])}
+
 # %% ../nbs/30_clap.ipynb #98dc18e7
 ALPHA_GRID = tuple(10 ** e for e in (-1.5, -1.0, -0.5, 0.0, 1.0, 1.5, 2.0))   # search_alpha.py's scale_list
 
@@ -415,6 +490,24 @@ def search_alpha(score:Callable[[float], float], # alpha -> validation score, e.
         else: right = 0.5 * (left + right)
     for a in (left, right): seen.setdefault(a, score(a))
     return max(seen, key=seen.get), seen
+
+# %% ../nbs/30_clap.ipynb #clapset2
+OFFICIAL_SETTINGS = {   # the table above
+    "PACS":       dict(batch_size=8,   latent_dim=256, lam=1.0,    tau=0.5, noise_len=4),
+    "VLCS":       dict(batch_size=8,   latent_dim=512, lam=1.0,    tau=0.5, noise_len=4, alpha=0.056),
+    "OfficeHome": dict(batch_size=96,  latent_dim=448, lam=0.0001, tau=0.3, noise_len=0, alpha=0.14),
+    "DomainNet":  dict(batch_size=384, latent_dim=512, lam=0.0001, tau=0.3, noise_len=0)}
+SETTING_KEYS = ("batch_size", "latent_dim", "lam", "tau", "tau_c", "noise_len", "alpha")
+
+def dataset_setting(cfg:CLAPConfig, aug:PromptAugConfig,
+                    row:dict|None) -> tuple[CLAPConfig, PromptAugConfig, float|None]: # a row of the settings table
+    "A dataset's settings row applied to the run's configuration: (CLAPConfig, PromptAugConfig, fixed alpha or None)."
+    row = dict(row or {})
+    unknown = sorted(set(row) - set(SETTING_KEYS))
+    if unknown: raise ValueError(f"unknown CLAP setting(s) {unknown}: a row of dataset_settings may set {list(SETTING_KEYS)}")
+    alpha, noise = row.pop("alpha", None), row.pop("noise_len", None)
+    aug = aug if noise is None else dataclasses.replace(aug, noise_len=int(noise))
+    return dataclasses.replace(cfg, **row), aug, (None if alpha is None else float(alpha))
 
 # %% ../nbs/30_clap.ipynb #1556e78e
 def _load_for_bench(model_name, device):

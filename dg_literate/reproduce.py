@@ -13,7 +13,7 @@ from .core import repo_root, read_metrics          # core imports torch only whe
 # %% auto #0
 __all__ = ['PAPERS', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters', 'check_types',
            'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs', 'results_table', 'write_results',
-           'benchmarks', 'build_model', 'param_files', 'dry_run_all', 'main']
+           'benchmarks', 'build_model', 'param_files', 'dry_run_all', 'time_left', 'progress_line', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -38,6 +38,7 @@ class Paper:
     url: str                    # paper link
     params: str                 # default parameter file, relative to nbs/
     claims: list[Claim] = field(default_factory=list)
+    minutes: float = 10.0       # the default run's expected minutes on 2 CPU cores (its budget share), for the progress line
 
 PAPERS: dict[str, Paper] = {}
 
@@ -56,7 +57,8 @@ def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
     "Read the registry `nbs/params/papers.yaml` into `PAPERS` (no module is imported)."
     f = nbs_dir(nbs)/"params"/"papers.yaml"
     for key, d in ((yaml.safe_load(f.read_text()) or {}) if f.is_file() else {}).items():
-        PAPERS[key] = Paper(key, d["notebook"], d["title"], d["citation"], d["url"], d["params"], [Claim(**c) for c in d.get("claims", [])])
+        PAPERS[key] = Paper(key, d["notebook"], d["title"], d["citation"], d["url"], d["params"], [Claim(**c) for c in d.get("claims", [])],
+                            float(d.get("minutes", 10.0)))
     return PAPERS
 
 # %% ../nbs/90_reproduce.ipynb #ecc98d6d
@@ -265,6 +267,19 @@ def dry_run_all(nbs:Path|str|None=None, runs:Path|str|None=None,
     runs.mkdir(parents=True, exist_ok=True); (runs/"dry_runs.md").write_text("\n".join(md) + "\n")
     return rows
 
+# %% ../nbs/90_reproduce.ipynb #etaprog2
+def time_left(done:list[tuple[float, float]], # (seconds taken, minutes expected) of each finished paper
+              left:list[float]) -> float: # minutes expected of each paper still to run
+    "Estimated seconds still to run: the remaining expectations, scaled by the finished papers' measured/expected ratio."
+    scale = sum(s for s, _ in done) / (60 * sum(m for _, m in done)) if done and sum(m for _, m in done) > 0 else 1.0
+    return 60 * sum(left) * scale
+
+def progress_line(i:int, n:int, key:str, # paper i of n (1-based) and its key
+                  took:float|None, elapsed:float, left:float) -> str: # seconds: this paper (None: starting), all so far, estimate left
+    "`[i/n] key: ... ; M min elapsed, about L min left`."
+    what = "starting" if took is None else f"done in {took / 60:.1f} min"
+    return f"[{i}/{n}] {key}: {what}; {elapsed / 60:.1f} min elapsed, about {left / 60:.0f} min left"
+
 # %% ../nbs/90_reproduce.ipynb #0e7deb60
 def _parser():
     ap = argparse.ArgumentParser(prog="dg-reproduce", description="Run the dg_literate paper notebooks with papermill.")
@@ -320,11 +335,15 @@ def main(argv:list[str]|None=None) -> int:
         print(f"{args.paper}: done -> {out}"); print(json.dumps(read_metrics(out/"metrics.json"), indent=1)); return 0
     failed = []
     if args.cmd == "all":
-        for i, k in enumerate(PAPERS):
+        keys, done, start = list(PAPERS), [], time.time()
+        for i, k in enumerate(keys):
+            left = [PAPERS[j].minutes for j in keys[i:]]
+            print(progress_line(i + 1, len(keys), k, None, time.time() - start, time_left(done, left)), flush=True)
             t0 = time.time()
             try: run_paper(k, force=args.force, smoke=args.smoke, nbs=args.nbs, runs=runs)
             except RunFailed as e: print(f"dg-reproduce: {e}", file=sys.stderr); failed.append(k)
-            print(f"[{i + 1}/{len(PAPERS)}] {k}: {time.time() - t0:.0f} s", flush=True)
+            done.append((time.time() - t0, PAPERS[k].minutes))
+            print(progress_line(i + 1, len(keys), k, done[-1][0], time.time() - start, time_left(done, left[1:])), flush=True)
     tags = getattr(args, "tag", None) or (["*_smoke"] if getattr(args, "smoke", False) else None)
     print(write_results(results_table(runs, tags), runs))
     print(f"results: {runs/'results.md'} and {runs/'results.csv'}")

@@ -135,6 +135,25 @@ def test_clap_training_on_cached_features():
     test_eq(log["stopped_at"], 60); test_eq(log["best_step"], 20)                # the first window, then 2 bad ones
 
 
+def test_imaug_image_sources():
+    import tempfile
+    from pathlib import Path
+    from PIL import Image
+    from dg_literate.toyldm import load_ldm, tiny_sd_folder
+    with tempfile.TemporaryDirectory() as tmp:
+        for c, n in (("big_dog", 2), ("cat", 1)):
+            (Path(tmp)/"imgs"/c).mkdir(parents=True)
+            for i in range(n): Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(Path(tmp)/"imgs"/c/f"{i}.png")
+        ims, ys = folder_prompt_images(Path(tmp)/"imgs", ["big dog", "cat"])
+        test_eq(ys.tolist(), [0, 0, 1]); test_eq(ims[1].getpixel((0, 0)), (40, 0, 0))
+        test_fail(lambda: folder_prompt_images(Path(tmp)/"imgs", ["cat", "horse"]), contains="no images of ['horse']")
+        test_fail(lambda: folder_prompt_images(Path(tmp)/"none", ["cat"]), contains="ldm:NAME")
+        sd = load_ldm(str(tiny_sd_folder(Path(tmp)/"sd")))                          # the real Stable Diffusion loading path
+        ps = synthesize_prompts(["dog", "cat"], PAPER_VOCAB)[::200]
+        x = generate_prompt_images(sd, ps, steps=2, batch=2, progress=False)
+        test_eq((x.shape, x.dtype), ((len(ps), 3, sd.resolution, sd.resolution), torch.uint8))
+
+
 def test_clap_wrapper_applies_net_after_both_encoders():
     from dg_literate.clip import load_clip, encode_text, zero_shot_classifier
     from dg_literate.toyworld import CLASSES, ToyWorld
@@ -151,6 +170,22 @@ def test_clap_wrapper_applies_net_after_both_encoders():
         W0 = CLAP(c.model, net, alpha=0.0).zero_shot_weights(c.tokenizer, names, ["a photo of a {}"])
         test_close(W0, zero_shot_classifier(c.model, c.tokenizer, names, ["a photo of a {}"]), eps=1e-5)   # alpha 0: CLIP
         test_eq(m(x, m.zero_shot_weights(c.tokenizer, names)).shape, (7, 7))
+
+
+def test_linear_probe_keeps_the_best_loss_checkpoint():
+    g = torch.Generator().manual_seed(0)
+    f = F.normalize(torch.randn(40, 8, generator=g), dim=-1); yy = torch.arange(40) % 4
+    head = linear_probe(f + F.one_hot(yy, 8).float(), yy, 4, batch_size=40)      # separable: the probe fits (one batch)
+    test_eq((head(f + F.one_hot(yy, 8).float()).argmax(1) == yy).all().item(), True)
+    log = []; _ = linear_probe(f, yy, 4, lr=0.0, batch_size=40, log=log)        # nothing improves after the first epoch:
+    test_eq(len(log), 11)                                                        # 1 + patience epochs
+    log = []; noisy = linear_probe(f, yy, 4, lr=3.0, batch_size=8, log=log)     # a large step: the epoch loss oscillates
+    best, k = math.inf, 0
+    for i, v in enumerate(log):                                                  # the official rule, literally
+        if v < best - 1e-3: best, k = v, i
+    assert k + 1 < len(log), (k, len(log))                                       # the best epoch is not the last one ...
+    ref = linear_probe(f, yy, 4, lr=3.0, batch_size=8, epochs=k + 1)             # ... and its weights are what is returned
+    test_close(noisy.weight, ref.weight, eps=1e-6); test_close(noisy.bias, ref.bias, eps=1e-6)
 
 
 def test_attacks_stay_in_the_ball_and_hurt():
@@ -179,9 +214,28 @@ def test_attacks_stay_in_the_ball_and_hurt():
     test_fail(lambda: attack(logits_fn, x, y, space="normalized"), contains="needs the model's normalization")
     test_fail(lambda: attack(logits_fn, x, y, space="lab"), contains="'pixel' or 'normalized'")
     z = torch.tensor([[3.0, 1.0, 2.5]]); test_close(cw_loss(z, torch.tensor([0])), torch.tensor([-50.5]), eps=1e-6)
-    f = F.normalize(torch.randn(40, 8, generator=g), dim=-1); yy = torch.arange(40) % 4
-    head = linear_probe(f + F.one_hot(yy, 8).float(), yy, 4)                     # separable: the probe fits
-    test_eq((head(f + F.one_hot(yy, 8).float()).argmax(1) == yy).all().item(), True)
+
+
+def test_zero_shot_protocol_literal():
+    from dg_literate.clip import load_clip
+    from dg_literate.clap import _encode
+    c = load_clip("toyclip-tiny", device="cpu"); names = ["circle", "star", "heart"]
+    pf = prompt_features(c.model, c.tokenizer, names, nc_draws=2)
+    test_eq(set(pf), {"C", "PC", "CP", "NC"}); test_eq(len(pf["NC"]), 2)
+    nc = PromptAugConfig(noise_positions=("front",))
+    test_close(pf["NC"][1], encode_noised(c.model, c.tokenizer, [f"* * * * {n}" for n in names], nc, torch.Generator().manual_seed(1)))
+    test_close(pf["PC"], _encode(c.model, c.tokenizer, [f"a photo of a {n}" for n in names]))
+    g = torch.Generator().manual_seed(0); d = pf["C"].shape[1]
+    imgs = {"a": (torch.randn(20, d, generator=g), torch.arange(20) % 3), "b": (torch.randn(9, d, generator=g), torch.arange(9) % 3)}
+    net = nn.Linear(d, d); t = zero_shot_table(net, imgs, pf)
+    for k in ("C", "NC"):                                                          # the literal per-image loop
+        for dom, (f, y) in imgs.items():
+            Ws = pf[k] if k == "NC" else [pf[k]]
+            hits = [sum(int(max(range(3), key=lambda j: F.cosine_similarity(net(f[i]), net(W[j]), dim=0).item()) == y[i])
+                        for i in range(len(y))) / len(y) * 100 for W in Ws]
+            test_close(t[k][dom], sum(hits) / len(hits), eps=1e-4)
+    r = prompt_robustness({"C": 80.0, "PC": 90.0, "CP": 85.0, "NC": 70.0})
+    test_eq((r["ZS(PC)"], r["R"], r["drop_NC"]), (90.0, 10.0, 10.0)); test_close(r["std"], (50 / 3) ** 0.5, eps=1e-9)
 
 
 def test_alpha_search_finds_a_planted_maximum():
@@ -192,3 +246,14 @@ def test_alpha_search_finds_a_planted_maximum():
     a, _ = search_alpha(peak(0.2), refine=12); assert abs(math.log10(a) - math.log10(0.2)) < 0.05, a   # refined: close to it
     a, _ = search_alpha(peak(500.0)); test_eq(a, 100.0)                            # beyond the grid: its end
     a, _ = search_alpha(lambda a: -abs(a - 0.5), grid=(0.0, 0.25, 0.5, 1.0)); test_eq(a, 0.5)
+
+
+def test_dataset_settings_rows():
+    import yaml, dg_literate
+    from pathlib import Path
+    cfg, aug, a = dataset_setting(CLAPConfig(), PromptAugConfig(), OFFICIAL_SETTINGS["OfficeHome"])
+    test_eq((cfg.batch_size, cfg.latent_dim, cfg.lam, cfg.tau, cfg.tau_c, aug.noise_len, a), (96, 448, 1e-4, 0.3, 1.0, 0, 0.14))
+    test_eq(dataset_setting(CLAPConfig(), PromptAugConfig(), None), (CLAPConfig(), PromptAugConfig(), None))
+    test_fail(lambda: dataset_setting(CLAPConfig(), PromptAugConfig(), {"batch": 8}), contains="may set")
+    f = Path(dg_literate.__file__).parent.parent/"nbs"/"params"/"clap_vitb16.yaml"
+    if f.exists(): test_eq(yaml.safe_load(f.read_text())["dataset_settings"], OFFICIAL_SETTINGS)   # the file carries the official rows

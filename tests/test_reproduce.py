@@ -23,6 +23,14 @@ def demo_notebook(folder):
                   Claim("twice n - n", "demo/double - demo/n", paper=4.0, unit="")])
 
 
+def test_progress_estimate():
+    test_eq(time_left([], [3, 4]), 420)                                          # nothing finished: the expectations
+    test_eq(time_left([(600, 5)], [10]), 1200)                                   # twice as slow so far: twice the rest
+    test_eq(time_left([(60, 2), (60, 2)], []), 0)
+    test_eq(progress_line(2, 5, "clap", None, 90, 600), "[2/5] clap: starting; 1.5 min elapsed, about 10 min left")
+    test_eq(progress_line(2, 5, "clap", 300, 390, 300), "[2/5] clap: done in 5.0 min; 6.5 min elapsed, about 5 min left")
+
+
 def test_runner_end_to_end():
     with tempfile.TemporaryDirectory() as t:
         nbs, runs = Path(t)/"nbs", Path(t)/"runs"; nbs.mkdir()
@@ -78,7 +86,7 @@ def test_registry_is_data_and_parameters_parse():
     test_eq(sorted(papers), ["clap", "domainfusion", "efdm", "promptstyler", "promptsync"])
     for k, paper in papers.items(): notebook_parameters(nbs_dir()/paper.notebook)      # every paper notebook's parameters parse
     test_eq({k for k, _ in param_files()}, set(papers))                                # every file belongs to a paper
-    wrong = {"int": "abc", "float": "abc", "bool": "yes", "list": "abc", "str": 3}
+    wrong = {"int": "abc", "float": "abc", "bool": "yes", "list": "abc", "str": 3, "dict": [1]}
     for k, paper in papers.items():                                                    # every parameter refuses a wrong type
         for name, d in notebook_parameters(nbs_dir()/paper.notebook).items():
             t = d["inferred_type_name"]; assert t in wrong, (k, name, t)
