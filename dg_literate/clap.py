@@ -72,6 +72,7 @@ class PromptAugConfig:
     placeholder: str = "*"         # the word whose embedding the noise replaces
     shared: bool = True            # one noise draw and one position per batch (official); False: per prompt
 
+# %% ../nbs/30_clap.ipynb #c8b62d14
 def augment_prompt(p:Prompt, # a synthesized prompt
                    cfg:PromptAugConfig, # deletion and swap probabilities
                    rng:random.Random) -> str: # the only source of randomness
@@ -80,6 +81,7 @@ def augment_prompt(p:Prompt, # a synthesized prompt
     drop = tuple(k for k in ("size", "color", "art_style", "image_type") if rng.random() < probs[k])
     return render_prompt(p, drop=drop, swap=rng.random() < cfg.p_swap)
 
+# %% ../nbs/30_clap.ipynb #97659b7c
 def with_noise_slots(text:str, cfg:PromptAugConfig, rng:random.Random,
                      pos:str|None=None) -> str: # "front" | "middle" | "end"; None draws it from `cfg.noise_positions`
     "`text` with `cfg.noise_len` placeholder words in front of, around or after it."
@@ -90,6 +92,7 @@ def with_noise_slots(text:str, cfg:PromptAugConfig, rng:random.Random,
     if pos == "end": return f"{text} {slots(n)}"
     return f"{slots(n // 2)} {text} {slots(n - n // 2)}".strip()
 
+# %% ../nbs/30_clap.ipynb #180b662e
 def noise_tokens(model, cfg:PromptAugConfig, B:int, # texts in the batch
                  generator:torch.Generator|None=None) -> torch.Tensor: # (B,n,D)
     "The noise word vectors of a batch: one (n,D) draw expanded over it (`cfg.shared`, official), or one per text."
@@ -97,11 +100,13 @@ def noise_tokens(model, cfg:PromptAugConfig, B:int, # texts in the batch
     noise = torch.randn(1 if cfg.shared else B, cfg.noise_len, D, generator=generator) * cfg.noise_std
     return noise.expand(B, -1, -1)
 
+# %% ../nbs/30_clap.ipynb #dde55279
 def noised_texts(texts:list[str], cfg:PromptAugConfig, rng:random.Random) -> list[str]:
     "Each text with its noise slots: one position for the whole batch (`cfg.shared`, official) or one per text."
     pos = rng.choice(cfg.noise_positions) if cfg.shared else None
     return [with_noise_slots(t, cfg, rng, pos) for t in texts]
 
+# %% ../nbs/30_clap.ipynb #cff33be8
 @torch.no_grad()
 def encode_noised(model, tokenizer, # an open_clip model and its tokenizer
                   texts:list[str], # B texts, each with `cfg.noise_len` placeholders (`noised_texts`)
@@ -176,17 +181,20 @@ class CLAPConfig:
     n_views: int = 8               # cached augmented views per prompt or image (ours)
     seed: int = 0                  # network initialization, batch and view draws
 
+# %% ../nbs/30_clap.ipynb #0ac6481a
 class FeatureViews(NamedTuple):
     z: torch.Tensor                # (P,d) raw features of the prompts (or images)
     views: torch.Tensor            # (P,V,d) raw features of V augmented views of each
     labels: torch.Tensor           # (P,) class indices
     z_class: torch.Tensor|None     # (C,d) raw features of the class names; None for images (Im.Aug)
 
+# %% ../nbs/30_clap.ipynb #f4e84e98
 @torch.no_grad()
 def _encode(model, tokenizer, texts, batch_size=512):
     dev = next(model.parameters()).device
     return torch.cat([encode_text(model, tokenizer(texts[i:i + batch_size]).to(dev)).float().cpu() for i in range(0, len(texts), batch_size)])
 
+# %% ../nbs/30_clap.ipynb #4020a7a6
 def prompt_views(model, tokenizer, # a frozen open_clip model and its tokenizer
                  prompts:list[Prompt], classnames:list[str],
                  aug:PromptAugConfig=PromptAugConfig(), n_views:int=8, seed:int=0,
@@ -203,6 +211,7 @@ def prompt_views(model, tokenizer, # a frozen open_clip model and its tokenizer
                                 for i in range(0, len(texts), batch_size)]))
     return FeatureViews(z, torch.stack(views, 1), torch.tensor([p.label for p in prompts]), _encode(model, tokenizer, list(classnames)))
 
+# %% ../nbs/30_clap.ipynb #4a655ada
 def _by_class(labels:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "A (C, max count) table of each class's sample indices, and the counts (C,)."
     groups = [torch.nonzero(labels == c).flatten() for c in range(int(labels.max()) + 1)]
@@ -211,6 +220,7 @@ def _by_class(labels:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     for c, x in enumerate(groups): table[c, :len(x)] = x
     return table, counts
 
+# %% ../nbs/30_clap.ipynb #aabc61ed
 def sample_batch(by_class:tuple[torch.Tensor, torch.Tensor], B:int, g:torch.Generator) -> torch.Tensor:
     "B sample indices from B distinct classes (when B <= C; otherwise classes repeat)."
     table, counts = by_class
@@ -218,6 +228,7 @@ def sample_batch(by_class:tuple[torch.Tensor, torch.Tensor], B:int, g:torch.Gene
     cls = torch.randperm(C, generator=g)[:B] if B <= C else torch.randint(C, (B,), generator=g)   # (B,)
     return table[cls, (torch.rand(len(cls), generator=g) * counts[cls]).long()]                  # one sample of each
 
+# %% ../nbs/30_clap.ipynb #0f71826e
 def cached_batches(fv:FeatureViews, B:int,
                    shared_view:bool=False) -> Callable: # one view index for the whole batch (prompt views with shared noise)
     "Batches from cached features: (z, z_aug, z_class or None), each (B,d)."
@@ -229,6 +240,7 @@ def cached_batches(fv:FeatureViews, B:int,
         return fv.z[i], fv.views[i, v], (fv.z_class[fv.labels[i]] if fv.z_class is not None else None)
     return batch
 
+# %% ../nbs/30_clap.ipynb #a52d6208
 def live_batches(model, tokenizer, prompts:list[Prompt], classnames:list[str], aug:PromptAugConfig, B:int) -> Callable:
     "The official path: every step encodes the batch's prompts, fresh augmented views and class names through CLIP."
     by_class = _by_class(torch.tensor([p.label for p in prompts]))
@@ -242,6 +254,7 @@ def live_batches(model, tokenizer, prompts:list[Prompt], classnames:list[str], a
         return z, z_aug, _encode(model, tokenizer, [classnames[p.label] for p in ps])
     return batch
 
+# %% ../nbs/30_clap.ipynb #7815a338
 def train_clap(batches:Callable, # g -> (z, z_aug, z_class or None): `cached_batches` or `live_batches`
                dim:int, # d, CLIP's feature size
                cfg:CLAPConfig=CLAPConfig(),
@@ -281,6 +294,7 @@ class ImAugConfig:
     brightness: float = 0.5        # color jitter (paper: 0.5)
     hue: float = 0.3               # color jitter (paper: 0.3)
 
+# %% ../nbs/30_clap.ipynb #5b582dd4
 def render_prompt_images(prompts:list[Prompt], # prompts with the toy world's vocabulary (`TOY_VOCAB`)
                          world_seed:int=2000, # the toy world's sample these images come from
                          size:int=64) -> torch.Tensor: # (P,3,S,S) uint8
@@ -298,6 +312,7 @@ def render_prompt_images(prompts:list[Prompt], # prompts with the toy world's vo
         out[idx] = render(f, dom, size)
     return out
 
+# %% ../nbs/30_clap.ipynb #ef80b9e1
 @torch.no_grad()
 def image_views(model, preprocess, # a frozen open_clip model and its eval transform (PIL -> tensor)
                 images:list, labels:torch.Tensor, # PIL images (e.g. synthesized from the prompts) and their classes
@@ -407,12 +422,14 @@ def pixel_preprocess(preprocess) -> tuple[Callable, Callable]:
     if not isinstance(ts[-1], T.Normalize): raise ValueError("the transform does not end with Normalize; cannot attack in pixel space")
     return T.Compose(ts[:-1]), ts[-1]
 
+# %% ../nbs/30_clap.ipynb #f4c2e634
 def cw_loss(logits:torch.Tensor, y:torch.Tensor, confidence:float=50.0) -> torch.Tensor: # (B,C), (B,) -> (B,)
     "Carlini-Wagner margin: $-\\max(z_y - \\max_{j\\ne y} z_j + \\kappa, 0)$ (maximized by the attack)."
     real = logits.gather(1, y[:, None])[:, 0]
     other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), -math.inf).amax(1)
     return -(real - other + confidence).clamp(min=0)
 
+# %% ../nbs/30_clap.ipynb #a8ae1988
 ATTACKS = {"FGSM": (1, "ce"), "PGD-20": (20, "ce"), "CW-20": (20, "cw")}
 
 def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
@@ -518,6 +535,7 @@ def _load_for_bench(model_name, device):
     torch.manual_seed(0)
     return open_clip.create_model(model_name, device=device).eval(), open_clip.get_tokenizer(model_name)
 
+# %% ../nbs/30_clap.ipynb #1a10ead5
 def bench_clap(model_name:str="toyclip", # a project-built model, or an open_clip architecture (random init: only the cost matters)
                steps:int=200, # training steps timed on each path
                classnames:tuple=("dog", "elephant", "giraffe", "guitar", "horse", "house", "person"),

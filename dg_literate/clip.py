@@ -23,9 +23,11 @@ class LoadedCLIP(NamedTuple):
     tokenizer: Callable         # list[str] -> (B, context_length) LongTensor
     key: str                    # identifies architecture + weights (feature-cache key)
 
+# %% ../nbs/01_clip.ipynb #2a36e070
 class WeightsNotFound(RuntimeError):
     "Pretrained weights are neither on disk nor downloadable."
 
+# %% ../nbs/01_clip.ipynb #85ca3487
 def _shipped(name:str) -> Callable[[], Path]:
     "The project's own models: their module is imported only when one is loaded (importing `clip` has no side effects)."
     def folder() -> Path:
@@ -33,6 +35,7 @@ def _shipped(name:str) -> Callable[[], Path]:
         return model_dir(name)
     return folder
 
+# %% ../nbs/01_clip.ipynb #fb0c4077
 LOCAL_MODELS: dict[str, Callable[[], Path]] = {n: _shipped(n) for n in ("toyclip", "toyclip-vit", "toyclip-tiny")}
 
 def register_local_model(name:str, # the name users pass to `load_clip`, e.g. "toyclip"
@@ -40,12 +43,14 @@ def register_local_model(name:str, # the name users pass to `load_clip`, e.g. "t
     "Make `load_clip(name)` load a project-built model through open_clip's `local-dir:` path."
     LOCAL_MODELS[name] = build
 
+# %% ../nbs/01_clip.ipynb #4063c5ee
 def register_model_config(name:str, cfg:dict) -> None:
     "Add an architecture to open_clip's registry (so `open_clip.create_model(name)` works)."
     import open_clip
     d = cache_dir("model_configs"); (d/f"{name}.json").write_text(json.dumps(cfg, indent=1))
     if name not in open_clip.list_models(): open_clip.add_model_config(d/f"{name}.json")
 
+# %% ../nbs/01_clip.ipynb #9d7339c9
 def save_local_dir(model:torch.nn.Module, folder:Path|str, model_cfg:dict, preprocess_cfg:dict|None=None) -> Path:
     "Write `model` in open_clip's local-dir format: `open_clip_config.json` + `open_clip_pytorch_model.bin`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
@@ -54,9 +59,11 @@ def save_local_dir(model:torch.nn.Module, folder:Path|str, model_cfg:dict, prepr
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder/"open_clip_pytorch_model.bin")
     return folder
 
+# %% ../nbs/01_clip.ipynb #9c79ddd9
 def _file_key(p) -> str:
     st = Path(p).stat(); return f"{Path(p).resolve()}:{st.st_size}:{int(st.st_mtime)}"
 
+# %% ../nbs/01_clip.ipynb #872fb008
 def _weights_help(name, pretrained, err) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
     why = "the Hugging Face hub is unreachable (offline mode)" if offline else "the download failed"
@@ -67,6 +74,7 @@ def _weights_help(name, pretrained, err) -> str:
             f"  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded hub repo\n"
             f"or set HF_HUB_OFFLINE=0 on a machine with network access. (open_clip said: {str(err)[:300]})")
 
+# %% ../nbs/01_clip.ipynb #86bcd415
 def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
     "The real cause of a failed model creation: an unreadable file, another architecture's checkpoint, or missing weights."
     msg, first = str(e), str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
@@ -80,6 +88,7 @@ def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
     if (pretrained or name.startswith("hf-hub:")) and missing: return WeightsNotFound(_weights_help(name, pretrained, e))
     return e
 
+# %% ../nbs/01_clip.ipynb #2bdd7fe9
 def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/REPO', or a registered local model
               pretrained:str|None=None, # open_clip tag, a checkpoint file, or None (random init)
               device:str|torch.device|None=None, # default: `default_device()`
@@ -128,6 +137,7 @@ class _TextTower(NamedTuple):
     ln_final: torch.nn.Module; text_projection: object; attn_mask: torch.Tensor|None
     pool_type: str; eos_id: int|None; use_pad_mask: bool; pad_id: int; heads: int
 
+# %% ../nbs/01_clip.ipynb #8bbadc12
 def text_tower(model) -> _TextTower:
     "The parts of an open_clip text transformer (`CLIP` keeps them on the model, `CustomTextCLIP` in `.text`)."
     t = getattr(model, "text", model)
@@ -140,12 +150,14 @@ def text_tower(model) -> _TextTower:
                       (getattr(t, "eos_id", None) if own else getattr(model, "text_eos_id", None)),
                       getattr(t, "use_pad_mask", False), getattr(t, "pad_id", 0), getattr(t, "heads", 1))
 
+# %% ../nbs/01_clip.ipynb #9b8bb2a2
 def token_id(tokenizer, word:str) -> int:
     "The id of `word`, which must be a single token (e.g. a placeholder such as '*')."
     t = tokenizer([word])[0]; ids = t[t != 0][1:-1]
     if len(ids) != 1: raise ValueError(f"{word!r} is {len(ids)} tokens, not one; choose another placeholder")
     return int(ids[0])
 
+# %% ../nbs/01_clip.ipynb #1cebef67
 def inject_embeddings(x:torch.Tensor, # $E[t]$, (B,L,D) token embeddings
                       tokens:torch.Tensor, # $t$, (B,L) token ids
                       inject:dict|Callable|None) -> torch.Tensor: # {token id: vectors} or f(x, tokens)
@@ -164,11 +176,13 @@ def inject_embeddings(x:torch.Tensor, # $E[t]$, (B,L,D) token embeddings
         x = x.index_put((m,), v.to(x.dtype))
     return x
 
+# %% ../nbs/01_clip.ipynb #b1a72e8f
 def _pool_positions(tokens, tower):
     if tower.pool_type == "argmax": return tokens.argmax(-1)
     if tower.pool_type == "eos": return (tokens == tower.eos_id).int().argmax(-1)
     return None
 
+# %% ../nbs/01_clip.ipynb #0f49d887
 def encode_text(model, # an open_clip CLIP or CustomTextCLIP
                 tokens:torch.Tensor, # $t$, (B,L) token ids from the model's tokenizer
                 *, inject:dict|Callable|None=None, # placeholder id -> vectors $s$ (see `inject_embeddings`)
@@ -210,6 +224,7 @@ def cached(key:dict, # what the result depends on (JSON-serializable)
     p.with_suffix(".json").write_text(json.dumps(key, indent=1, sort_keys=True, default=str))
     return out
 
+# %% ../nbs/01_clip.ipynb #df7266b9
 @torch.no_grad()
 def encode_images(model, # an open_clip model
                   data, # a Dataset of (image, label, ...) tuples, or a DataLoader
@@ -225,6 +240,7 @@ def encode_images(model, # an open_clip model
         feats.append((F.normalize(f, dim=-1) if normalize else f).float().cpu()); labels.append(torch.as_tensor(y))
     return torch.cat(feats), torch.cat(labels)
 
+# %% ../nbs/01_clip.ipynb #f1c5c088
 def image_features(clip:LoadedCLIP, dataset, refresh:bool=False, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     "`encode_images` through the disk cache when `dataset` has a `cache_key` (which must cover its transform)."
     ck = getattr(dataset, "cache_key", None)
@@ -232,6 +248,7 @@ def image_features(clip:LoadedCLIP, dataset, refresh:bool=False, **kwargs) -> tu
     if ck is None: return run()
     return cached({"model": clip.key, "data": ck, "normalize": kwargs.get("normalize", True)}, run, refresh=refresh)
 
+# %% ../nbs/01_clip.ipynb #42a797f5
 @torch.no_grad()
 def zero_shot_classifier(model, tokenizer,
                          classnames:list[str], # C class names

@@ -227,6 +227,7 @@ def skip(msg:str):
         import pytest; pytest.skip(msg)
     print(f"SKIPPED: {msg}")
 
+# %% ../nbs/00_core.ipynb #14963f34
 _HEADER = '"""Tests exported from {nb} by `dg-export-tests`. DO NOT EDIT: edit the notebook."""\n'
 
 def _test_source(nb_path:Path, cells, module:str|None) -> str|None:
@@ -248,6 +249,7 @@ def _test_source(nb_path:Path, cells, module:str|None) -> str|None:
     for n, s in tests: out.append(f"\ndef test_{n}():\n" + textwrap.indent(s.rstrip() or "pass", "    ") + "\n")
     return "\n".join(out)
 
+# %% ../nbs/00_core.ipynb #4e6b1fb3
 def export_tests(nbs_path:Path|str|None=None, # notebooks folder (default: the project's nbs/)
                  dest:Path|str|None=None): # tests folder (default: the project's tests/)
     "Write the `#| pytest` cells of every notebook to `tests/test_<module>.py`; returns the files written."
@@ -267,6 +269,7 @@ def export_tests(nbs_path:Path|str|None=None, # notebooks folder (default: the p
         written.append(out)
     return written
 
+# %% ../nbs/00_core.ipynb #d119e492
 def export_tests_cli():
     "Console script `dg-export-tests`."
     for f in export_tests(): print(f"exported {f.relative_to(repo_root())}")

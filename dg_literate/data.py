@@ -67,6 +67,7 @@ def md5sum(path:Path|str, chunk:int=1<<20) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/02_data.ipynb #d3915ce2
 def download_and_verify(url:str, # http(s)://, file:// or a Google Drive uc?id= link
                         dest:Path|str, # folder to download (and extract) into
                         filename:str|None=None, # archive name (default: last part of the URL)
@@ -97,6 +98,7 @@ def download_and_verify(url:str, # http(s)://, file:// or a Google Drive uc?id= 
     if remove: f.unlink()
     return dest
 
+# %% ../nbs/02_data.ipynb #74af8b7d
 def prepare_dataset(name:str|DatasetSpec, root:Path|str) -> Path:
     "Download, verify and lay out a dataset under `root` as DomainBed does; returns its folder."
     spec = name if isinstance(name, DatasetSpec) else SPECS[name]
@@ -108,10 +110,12 @@ def prepare_dataset(name:str|DatasetSpec, root:Path|str) -> Path:
     check_counts(spec, out)
     return out
 
+# %% ../nbs/02_data.ipynb #d51db1a4
 _EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 def _images(folder:Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTS)
 
+# %% ../nbs/02_data.ipynb #abbdb7d5
 def check_counts(spec:DatasetSpec, folder:Path) -> None:
     "Raise if a domain's image count differs from the spec's known count."
     for d, n in (spec.counts or {}).items():
@@ -213,17 +217,20 @@ def register_dataset(name:str, build:Callable[..., DomainDataset]):
     "Make `get_dataset(name)` call `build(**kwargs)` (for a dataset of your own; call it, never at import)."
     DATASETS[name] = build
 
+# %% ../nbs/02_data.ipynb #7829b595
 def data_roots() -> list[Path]:
     "Folders searched for datasets, in order."
     roots = [Path(p) for p in os.environ.get("DG_LITERATE_DATA", "").split(os.pathsep) if p]
     if (r := repo_root()) is not None: roots += [r.parent/"shared"/"data", r/"data"]
     return roots + [cache_dir("data")]
 
+# %% ../nbs/02_data.ipynb #c39126aa
 def find_data_root(name:str) -> Path|None:
     "The first data root holding the dataset's folder, or None."
     folder = SPECS[name].folder if name in SPECS else name
     return next((r for r in data_roots() if (r/folder).is_dir()), None)
 
+# %% ../nbs/02_data.ipynb #40723c77
 def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registered name, or a folder path
                 root:Path|str|None=None, # data root holding the dataset's folder (default: `find_data_root`)
                 cut:bool|None=None, # a few images per domain and class (`dry_run_dataset`); None: in a dry run
@@ -232,6 +239,7 @@ def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registe
     if (dry_run() if cut is None else cut) and name not in DATASETS and name not in PROVIDERS: return dry_run_dataset(name, root, **kwargs)
     return _load(name, root, **kwargs)
 
+# %% ../nbs/02_data.ipynb #b29dfe7c
 def _load(name, root=None, **kwargs) -> DomainDataset:
     if name in DATASETS: return DATASETS[name](**kwargs)
     if name in PROVIDERS:

@@ -111,12 +111,14 @@ def augment_prompts(labels:torch.Tensor, # (M,) class indices
     w = torch.randint(len(style_words), (len(labels), n), generator=generator)
     return [[template.format(style_words[k], classnames[y]) for k in row.tolist()] for y, row in zip(labels.tolist(), w)]
 
+# %% ../nbs/50_domainfusion.ipynb #a1152af8
 class Augmented(NamedTuple):
     images: torch.Tensor        # uint8 (M,3,H,W), the recombined images that replace the inputs
     candidates: torch.Tensor    # uint8 (M,N,3,H,W), the img2img candidates
     style_idx: torch.Tensor     # (M,), i*
     content_idx: torch.Tensor   # (M,), j*
 
+# %% ../nbs/50_domainfusion.ipynb #56b9b22e
 @torch.no_grad()
 def online_augment(ldm, # an LDM from `load_ldm`
                    images:torch.Tensor, # the current synthetic set, uint8 (M,3,H,W)
@@ -141,6 +143,7 @@ def online_augment(ldm, # an LDM from `load_ldm`
     new = ldm.decode(style_content_combine(S[ar, i], C[ar, j]), images.shape[-1])
     return Augmented(new, cand.view(M, N, *cand.shape[1:]), i, j)
 
+# %% ../nbs/50_domainfusion.ipynb #aa211872
 @torch.no_grad()
 def offline_generate(ldm, images:torch.Tensor, # all source training images, uint8 (n,3,H,W)
                      labels:torch.Tensor, classnames:list[str], style_words:list[str],

@@ -119,24 +119,29 @@ class _StyleLayer(nn.Module):
         if self.swap: lam = torch.zeros_like(lam)                     # drawn all the same: the random stream is unchanged
         return self.mix_fn(x, lam, self.partners(x.shape[0], x.device))
 
+# %% ../nbs/10_efdm.ipynb #79a037ca
 class EFDMix(_StyleLayer):
     "EFDMix layer (Eq. 9): exact distribution mixing of a batch with partners, training only."
     def mix_fn(self, x, lam, perm): return efdmix(x, lam, perm)
 
+# %% ../nbs/10_efdm.ipynb #c651e40b
 class MixStyle(_StyleLayer):
     "MixStyle layer (Zhou et al. 2021): mean/std mixing with partners, training only."
     def mix_fn(self, x, lam, perm): return mixstyle(x, lam, perm)
 
+# %% ../nbs/10_efdm.ipynb #476ae3f0
 def hmmix(x:torch.Tensor, # $x$, (B,C,H,W)
           lam:torch.Tensor, # $\lambda$, (B,1,1,1)
           perm:torch.Tensor) -> torch.Tensor: # $\pi$, (B,); returns (B,C,H,W)
     "The HM ablation of Eq. 9: $x+(1-\\lambda)(\\mathrm{HM}(x,x_\\pi)-\\mathrm{sg}(x))$, classical HM in place of EHM."
     return x + (1 - lam) * (histogram_matching(x, x[perm]) - x).detach()
 
+# %% ../nbs/10_efdm.ipynb #a145f530
 class HMMix(_StyleLayer):
     "The sorting ablation: EFDMix's layer with classical histogram matching (ties share a value) instead of EHM."
     def mix_fn(self, x, lam, perm): return hmmix(x, lam, perm)
 
+# %% ../nbs/10_efdm.ipynb #c4bff571
 STYLE_LAYERS = dict(mixstyle=MixStyle, efdmix=EFDMix, hmmix=HMMix)   # method -> layer; "erm" has none
 
 def add_style_layers(model:nn.Module, # a torchvision ResNet
@@ -257,6 +262,7 @@ def vgg_encoder(weights:str="", # torchvision VGG-19 ImageNet state_dict file; "
     enc = nn.ModuleList(nn.Sequential(*map(reflect, vgg.features[_VGG_CUTS[i]:_VGG_CUTS[i + 1]])) for i in range(depth)).eval()
     return enc.requires_grad_(False)
 
+# %% ../nbs/10_efdm.ipynb #86812837
 def resnet_encoder(weights:str="toynet", # see `dg_literate.toynet.backbone`: "toynet" or a torchvision state_dict file
                    arch:str="resnet18", depth:int=3) -> nn.ModuleList:
     "Frozen early stages of a pretrained ResNet as the style-transfer encoder: stem (/2), layer1 (/4), layer2 (/8), layer3 (/16)."
@@ -268,12 +274,14 @@ def resnet_encoder(weights:str="toynet", # see `dg_literate.toynet.backbone`: "t
     enc.first_down = True                                                      # the stem already halves the resolution
     return enc
 
+# %% ../nbs/10_efdm.ipynb #349d0cfd
 def encode_all(enc:nn.ModuleList, x:torch.Tensor) -> list[torch.Tensor]:
     "Features after each encoder stage (normalized image in, list of (B,C_l,H_l,W_l) out)."
     out = []
     for stage in enc: x = stage(x); out.append(x)
     return out
 
+# %% ../nbs/10_efdm.ipynb #c58b4870
 def style_decoder(depth:int=3, channels=(64, 128, 256, 512), # the encoder's stage widths
                   first_down:bool=False) -> nn.Sequential: # does the encoder's first stage halve the resolution (ResNet stem)?
     "The mirror of an encoder (reflection padding, nearest upsampling), from its deepest stage back to RGB."
@@ -285,6 +293,7 @@ def style_decoder(depth:int=3, channels=(64, 128, 256, 512), # the encoder's sta
     if first_down: layers += [nn.Upsample(scale_factor=2, mode="nearest")] + conv(ch[0], ch[0]) + [nn.ReLU()]
     return nn.Sequential(*layers, *conv(ch[0], 3))
 
+# %% ../nbs/10_efdm.ipynb #b7baaab9
 def vgg_decoder() -> nn.Sequential:
     "The official AdaIN/EFDM decoder from relu4_1 (`net.py` L14-44): 9 reflection-padded 3x3 convolutions, nearest upsampling."
     conv = lambda i, o, relu=True: [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)] + ([nn.ReLU()] if relu else [])
@@ -292,6 +301,7 @@ def vgg_decoder() -> nn.Sequential:
     return nn.Sequential(*conv(512, 256), *up, *conv(256, 256), *conv(256, 256), *conv(256, 256), *conv(256, 128), *up,
                          *conv(128, 128), *conv(128, 64), *up, *conv(64, 64), *conv(64, 3, relu=False))
 
+# %% ../nbs/10_efdm.ipynb #7c1e3000
 def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0,
                           depth:int=0): # encoder stages (0: VGG's default, ResNet's 3)
     "The frozen encoder ('toynet', a ResNet state_dict file, or 'vgg19' with `vgg_weights`) and an untrained decoder mirroring it."
@@ -300,6 +310,7 @@ def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0,
     if encoder == "vgg19" and len(enc) == 4: return enc, vgg_decoder()        # the paper's pair, to relu4_1
     return enc, style_decoder(len(enc), getattr(enc, "channels", (64, 128, 256, 512)), getattr(enc, "first_down", False))
 
+# %% ../nbs/10_efdm.ipynb #a496a67e
 MATCH = {"adain": adain, "hm": histogram_matching, "efdm": efdm}
 
 def style_loss(method:str, a:torch.Tensor, b:torch.Tensor) -> torch.Tensor:
@@ -323,12 +334,15 @@ class StyleTransferConfig:
     depth: int = 0                  # encoder stages matched (0: VGG to relu4_1 with weights, ResNet to layer2, /8)
     seed: int = 0
 
+# %% ../nbs/10_efdm.ipynb #06912f88
 def _imnorm(x:torch.Tensor) -> torch.Tensor: return normalize(x)         # uint8 -> ImageNet-normalized float
 
+# %% ../nbs/10_efdm.ipynb #eccc28a0
 def _imdenorm(x:torch.Tensor) -> torch.Tensor:
     m, s = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None], torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
     return ((x * s + m).clamp(0, 1) * 255).round().to(torch.uint8)
 
+# %% ../nbs/10_efdm.ipynb #7febef07
 def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,3,S,S) image pools
                          cfg:StyleTransferConfig, device=None, progress:bool=True):
     "Train a decoder for one matching operator; returns (encoder, decoder, loss log)."
@@ -347,6 +361,7 @@ def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); log.append((lc.item(), ls.item()))
     return enc, dec.eval(), log
 
+# %% ../nbs/10_efdm.ipynb #c9d5964c
 @torch.no_grad()
 def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efdm",
              alpha:float=1.0) -> torch.Tensor: # content-style trade-off: 0 keeps the content's features, 1 full style
@@ -356,6 +371,7 @@ def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efd
     t = MATCH[method](fc, encode_all(enc, _imnorm(style.to(d)))[-1])
     return _imdenorm(dec(alpha * t + (1 - alpha) * fc)).cpu()
 
+# %% ../nbs/10_efdm.ipynb #771b2db7
 @torch.no_grad()
 def interpolate_styles(enc, dec, content:torch.Tensor, style_a:torch.Tensor, style_b:torch.Tensor, lam:float) -> torch.Tensor:
     "EFDMix between two styles: $\\lambda\\,\\mathrm{EFDM}(x,y_a)+(1-\\lambda)\\,\\mathrm{EFDM}(x,y_b)$, decoded (uint8)."
@@ -372,6 +388,7 @@ def efdmix_gather(x:torch.Tensor, lam:torch.Tensor, perm:torch.Tensor) -> torch.
     lam = lam.view(-1, 1, 1)
     return (xv + (1 - lam) * (partner - xv.detach())).view_as(x)
 
+# %% ../nbs/10_efdm.ipynb #80c62ac7
 def bench_efdm(batch:int=64, # batch size (ResNet-18 stage shapes at 224 px)
                repeats:int=3, devices=None) -> list[dict]:
     "Forward+backward time of the style operators at ResNet-18 stage shapes, and of a whole ResNet-18 SGD step; ratios measured in one run."

@@ -79,9 +79,11 @@ def frozen(model:nn.Module):
     finally:
         for p, f in zip(model.parameters(), flags): p.requires_grad_(f)
 
+# %% ../nbs/20_promptstyler.ipynb #c448611a
 def _autocast(device:torch.device, amp:bool):
     return torch.autocast("cuda", dtype=torch.bfloat16) if (amp and device.type == "cuda") else torch.autocast(device.type, enabled=False)
 
+# %% ../nbs/20_promptstyler.ipynb #64d01526
 def learn_style(model, # an open_clip CLIP, frozen
                 tokens:torch.Tensor, # (1+N, L) token ids of `style_prompts(classnames)`
                 star:int, # the placeholder's token id
@@ -103,20 +105,24 @@ def learn_style(model, # an open_clip CLIP, frozen
         losses.append((l_style.item(), l_content.item()))
     return s.detach(), torch.tensor(losses).reshape(-1, 2)
 
+# %% ../nbs/20_promptstyler.ipynb #e78b9f57
 def _init_style(cfg:PromptStylerConfig, i:int, D:int) -> torch.Tensor:
     "$S_i$'s initialization, a pure function of (seed, i): a resumed run draws the same vectors."
     return torch.randn(D, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + i)) * cfg.init_std
 
+# %% ../nbs/20_promptstyler.ipynb #b3c60acf
 @torch.no_grad()
 def _features(model, tokens, star, styles, cfg):
     with _autocast(tokens.device, cfg.amp):
         return F.normalize(encode_text(model, tokens, inject={star: styles}).float(), dim=-1)
 
+# %% ../nbs/20_promptstyler.ipynb #d0b1f110
 def _fingerprint(model) -> float:
     "A number that changes with the text tower's weights (checkpoints must come from the same encoder)."
     tw = text_tower(model)
     return float(sum(p.detach().double().sum() * (k + 1) for k, p in enumerate(tw.transformer.parameters())) + tw.token_embedding.weight.detach().double().sum())
 
+# %% ../nbs/20_promptstyler.ipynb #e2cc0acc
 _STYLE_KEYS = ("iters", "lr", "momentum", "init_std", "tau", "placeholder", "amp", "seed")   # what a style depends on (K does not)
 
 def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and its tokenizer
@@ -152,6 +158,7 @@ def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and 
             if ckpt is not None: torch.save(dict(st, cfg=asdict(cfg), classnames=list(classnames), model=fp), ckpt)
     return dict(styles=st["styles"], f_style=st["f_style"], losses=st["losses"], seconds=st["seconds"], f_content=f_content.cpu())
 
+# %% ../nbs/20_promptstyler.ipynb #af9bd5d7
 def style_content_features(model, tokenizer, classnames:list[str],
                            styles:torch.Tensor, # $S_1..S_K$, (K,D)
                            cfg:PromptStylerConfig=PromptStylerConfig()) -> tuple[torch.Tensor, torch.Tensor]:

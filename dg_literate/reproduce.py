@@ -29,6 +29,7 @@ class Claim:
         if any(v is None or isinstance(v, (str, bool)) for v in vals): return None
         return vals[0] - vals[1] if len(vals) == 2 else vals[0]
 
+# %% ../nbs/90_reproduce.ipynb #3ffff0dd
 @dataclass
 class Paper:
     key: str                    # command-line name, e.g. "efdm"
@@ -40,6 +41,7 @@ class Paper:
     claims: list[Claim] = field(default_factory=list)
     minutes: float = 10.0       # the default run's expected minutes on 2 CPU cores (its budget share), for the progress line
 
+# %% ../nbs/90_reproduce.ipynb #82131f66
 PAPERS: dict[str, Paper] = {}
 
 def register_paper(paper:Paper) -> Paper:
@@ -47,12 +49,14 @@ def register_paper(paper:Paper) -> Paper:
     PAPERS[paper.key] = paper
     return paper
 
+# %% ../nbs/90_reproduce.ipynb #5e2c45c4
 def nbs_dir(nbs:Path|str|None=None) -> Path:
     root = repo_root()
     d = Path(nbs) if nbs else (root/"nbs" if root else None)
     if d is None or not d.is_dir(): raise FileNotFoundError("no nbs/ folder: run dg-reproduce inside a dg_literate checkout or pass --nbs")
     return d
 
+# %% ../nbs/90_reproduce.ipynb #734408fb
 def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
     "Read the registry `nbs/params/papers.yaml` into `PAPERS` (no module is imported)."
     f = nbs_dir(nbs)/"params"/"papers.yaml"
@@ -73,10 +77,12 @@ def notebook_parameters(nb_path:Path|str) -> dict:
                          "keep '=' and quotes out of their comments")
     return params
 
+# %% ../nbs/90_reproduce.ipynb #11d32ce1
 def _tag(params_file:str, overrides:dict) -> str:
     t = "_".join([Path(params_file).stem] + [f"{k}={v}" for k, v in sorted(overrides.items())])
     return re.sub(r"[^\w.=,+-]+", "-", t)[:120]
 
+# %% ../nbs/90_reproduce.ipynb #25f0a6aa
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
 
 def check_types(params:dict, # name -> value
@@ -91,12 +97,15 @@ def check_types(params:dict, # name -> value
             bad.append(f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}")
     if bad: raise TypeError("parameter value(s) of the wrong type, nothing was run:\n  " + "\n  ".join(bad))
 
+# %% ../nbs/90_reproduce.ipynb #b2cc566f
 def _first_line(src:str) -> str:
     return next((l for l in src.splitlines() if l.strip() and not l.startswith("#|")), "").strip()
 
+# %% ../nbs/90_reproduce.ipynb #87259f80
 class RunFailed(RuntimeError):
     "A notebook cell raised during a reproduction run."
 
+# %% ../nbs/90_reproduce.ipynb #99a02c6e
 def without_test_cells(nb:Path|str, # a paper notebook
                        out:Path|str) -> Path: # where the copy goes
     "A copy of `nb` whose `#| pytest <name>` cells are stubs: `make test` runs them (nbdev_test, pytest); a reproduction need not."
@@ -107,6 +116,7 @@ def without_test_cells(nb:Path|str, # a paper notebook
             c.source = f"# test `{c.source.splitlines()[0][10:].strip()}`: run by `make test` (nbdev_test, pytest), skipped in reproductions"
     nbformat.write(book, str(out)); return Path(out)
 
+# %% ../nbs/90_reproduce.ipynb #0ba262b0
 def run_paper(key:str, # registered paper key
               params_file:str|None=None, # YAML parameters (default: the paper's); resolved from cwd, then nbs/
               overrides:dict|None=None, # parameter values that win over the file
@@ -178,6 +188,7 @@ def _datasets(run:Path) -> list[str]:
     d = p.get("datasets") or p.get("dataset") or "toyworld"
     return [str(x) for x in (d if isinstance(d, list) else [d])]
 
+# %% ../nbs/90_reproduce.ipynb #e725691c
 def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path]:
     "The paper's finished run folders whose name matches a pattern of `tags` (default: all but smoke and dry runs)."
     folder, out = runs/Path(paper.notebook).stem, []
@@ -187,6 +198,7 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
         if (any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry"))): out.append(d)
     return out
 
+# %% ../nbs/90_reproduce.ipynb #135a4c66
 def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dict]:
     "Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every selected run."
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
@@ -201,11 +213,13 @@ def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dic
                                      paper_value=c.paper, unit=c.unit, setting=c.setting, metric=c.metric.replace("{dataset}", ds)))
     return rows
 
+# %% ../nbs/90_reproduce.ipynb #262aa5a2
 def _fmt(v, signed:bool=False) -> str:
     if v is None: return "-"
     if not isinstance(v, float): return str(v)
     return f"{v:{'+' if signed else ''}.{2 if abs(v) < 1 else 1}f}"
 
+# %% ../nbs/90_reproduce.ipynb #daedd365
 def write_results(rows:list[dict], runs:Path|str) -> str:
     "Write `results.md` and `results.csv` into `runs`; returns the markdown table."
     runs = Path(runs); runs.mkdir(parents=True, exist_ok=True)

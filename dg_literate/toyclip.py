@@ -52,6 +52,7 @@ class ToyCLIPConfig:
     def tag(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
+# %% ../nbs/04_toyclip.ipynb #0856b95a
 TOYCLIP = ToyCLIPConfig()
 TOYCLIP_VIT = ToyCLIPConfig(name="toyclip-vit", vision_width=128, vision_layers=4, stop_at=400)   # the stopped ViT candidate
 TOYCLIP_TINY = ToyCLIPConfig(name="toyclip-tiny", vision_width=64, vision_layers=1, text_width=64, text_layers=1,
@@ -69,11 +70,13 @@ def pretrain_batch(cfg:ToyCLIPConfig, step:int) -> tuple[torch.Tensor, list[str]
     x, caps, _ = web_batch(step, cfg.batch_size, cfg.seed, cfg.world_seed, cfg.mix, cfg.image_size)
     return x, caps
 
+# %% ../nbs/04_toyclip.ipynb #62125fc4
 def _param_groups(model, wd):
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     return [dict(params=decay, weight_decay=wd), dict(params=rest, weight_decay=0.0)]
 
+# %% ../nbs/04_toyclip.ipynb #a33eeab5
 def train_toyclip(cfg:ToyCLIPConfig=TOYCLIP, # architecture, data and schedule
                   ckpt:Path|None=None, # checkpoint file: resumed from if it exists, written every `ckpt_every` steps
                   progress:bool=True, device=None,

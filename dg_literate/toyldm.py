@@ -46,6 +46,7 @@ class ToyLDMConfig:
         return hashlib.sha1(json.dumps({k: d[k] for k in fields} if fields else d, sort_keys=True).encode()).hexdigest()[:10]
     def vae_tag(self) -> str: return self.tag("vae_channels", "latent_channels", "vae_steps", "vae_batch", "vae_lr", "kl_weight", "init_logvar", "seed", "world_seed")
 
+# %% ../nbs/05_toyldm.ipynb #71c09949
 TOYLDM = ToyLDMConfig()
 TOYLDM_TINY = ToyLDMConfig(name="toyldm-tiny", vae_channels=(8, 8, 8, 8), unet_channels=(8, 16), text_model="toyclip-tiny",
                            n_images=128, vae_steps=4, vae_batch=8, unet_steps=4, batch_size=32, unet_warmup=2)
@@ -56,6 +57,7 @@ def ldm_batch(cfg:ToyLDMConfig, step:int, batch_size:int|None=None) -> tuple[tor
     x, caps, _ = web_batch(step, batch_size or cfg.batch_size, cfg.seed, cfg.world_seed, tuple((d, 1.0) for d in ALL_DOMAINS))
     return x, caps
 
+# %% ../nbs/05_toyldm.ipynb #b59132c1
 @torch.no_grad()
 def text_states(model, tokenizer, texts:list[str], length:int=24) -> torch.Tensor: # (B,length,D_t)
     "toyclip's final text-token states (after ln_final), the UNet's cross-attention context."
@@ -165,14 +167,17 @@ def ldm_dir(name:str) -> Path:
     folder = cache_dir("models", f"{TOYLDM_TINY.name}-{TOYLDM_TINY.tag()}")
     return folder if (folder/"MANIFEST.json").exists() else build_toyldm(TOYLDM_TINY, folder, progress=False)
 
+# %% ../nbs/05_toyldm.ipynb #6bb7fea4
 def _resize(x:torch.Tensor, size:int) -> torch.Tensor:
     "Bilinear resize of a float (B,3,H,W) batch to size x size (a no-op at that size)."
     return x if x.shape[-1] == size and x.shape[-2] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
+# %% ../nbs/05_toyldm.ipynb #4e81c643
 def _to_uint8(x:torch.Tensor, size:int|None=None) -> torch.Tensor: # [-1,1] (B,3,h,w) -> uint8 (B,3,size,size)
     x = x.float().clamp(-1, 1)
     return ((_resize(x, size or x.shape[-1]).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
 
+# %% ../nbs/05_toyldm.ipynb #6f1c7b63
 class _LatentCodec:
     "encode / decode of any LDM with `vae`, `scale`, `resolution` and `device`: uint8 images of any size <-> scaled latents."
     @torch.no_grad()
@@ -184,6 +189,7 @@ class _LatentCodec:
     def decode(self, z:torch.Tensor, size:int|None=None) -> torch.Tensor: # scaled latents -> uint8 (B,3,size,size)
         return _to_uint8(self.vae.decode(z.to(self.vae.dtype) / self.scale).sample, size)
 
+# %% ../nbs/05_toyldm.ipynb #af1089a5
 class ToyLDM(_LatentCodec):
     "The toy world's LDM, loaded from its diffusers folder, with toyclip as text encoder."
     def __init__(self, folder:Path|str, device=None):
@@ -218,6 +224,7 @@ class ToyLDM(_LatentCodec):
             z = self.scheduler.step(e_u + guidance * (e_c - e_u), t, z).prev_sample
         return self.decode(z, None if images is None else images.shape[-1])
 
+# %% ../nbs/05_toyldm.ipynb #9ee1d49a
 class SDImg2Img(_LatentCodec):
     "A Stable Diffusion folder or hub id behind the same interface (diffusers' StableDiffusionImg2ImgPipeline)."
     def __init__(self, path:str, device=None,
@@ -247,6 +254,7 @@ class SDImg2Img(_LatentCodec):
                         generator=generator, output_type="pt").images                 # (B,3,R,R) in [0,1]
         return _to_uint8(out * 2 - 1, images.shape[-1])
 
+# %% ../nbs/05_toyldm.ipynb #3ec68466
 def load_ldm(name:str="toyldm", device=None,
              dtype:torch.dtype|None=None, # Stable Diffusion only: None is float16 on CUDA, float32 elsewhere
              slicing:bool=True): # Stable Diffusion only: attention and VAE slicing
@@ -258,6 +266,7 @@ def load_ldm(name:str="toyldm", device=None,
         raise FileNotFoundError(f"{p} is neither a toyldm folder (ldm.json) nor a diffusers pipeline folder (model_index.json)")
     return SDImg2Img(name, device, dtype, slicing)
 
+# %% ../nbs/05_toyldm.ipynb #e8596733
 def tiny_sd_folder(folder:Path|str, seed:int=0) -> Path:
     "A randomly initialized, tiny Stable Diffusion img2img folder (32 px) in diffusers' layout, to test the real loading path offline."
     from diffusers import AutoencoderKL, UNet2DConditionModel, PNDMScheduler, StableDiffusionImg2ImgPipeline

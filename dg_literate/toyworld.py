@@ -108,11 +108,13 @@ def _hsv2rgb(h, s, v):
         out = torch.where((i == k)[..., None], torch.stack(c, -1), out)
     return out
 
+# %% ../nbs/03_toyworld.ipynb #7fc4a359
 def _rgb2hsv(rgb):
     r, g, b = rgb.unbind(-1); mx, mn = rgb.max(-1).values, rgb.min(-1).values; d = mx - mn + 1e-8
     h = torch.where(mx == r, ((g - b) / d) % 6, torch.where(mx == g, (b - r) / d + 2, (r - g) / d + 4)) / 6
     return h % 1, torch.where(mx > 0, (mx - mn) / (mx + 1e-8), torch.zeros_like(mx)), mx
 
+# %% ../nbs/03_toyworld.ipynb #3562a624
 def _streaks(noise, angle, k=9):
     "Brush strokes: each image's noise (B,1,S,S) blurred along its own direction `angle` (B,)."
     r = torch.arange(k) - k // 2; yy, xx = torch.meshgrid(r, r, indexing="ij")
@@ -120,6 +122,7 @@ def _streaks(noise, angle, k=9):
     w = torch.exp(-dist**2 / 0.5); w = w / w.sum((1, 2), keepdim=True)
     return F.conv2d(noise.transpose(0, 1), w[:, None], padding=k // 2, groups=len(angle)).transpose(0, 1)
 
+# %% ../nbs/03_toyworld.ipynb #a8d9ff7c
 def geometry(f:dict, size:int=64):
     "Signed distance in pixels `dpx` and shape-unit coordinates `px, py`, each (B,1,S,S), plus the pixel grid."
     B, S = len(f["cls"]), size
@@ -138,8 +141,10 @@ def geometry(f:dict, size:int=64):
         if (m := f["cls"] == c).any(): d[m] = class_sdf(c, var[m], px[m], py[m])
     return (d * s * S / 2)[:, None], px[:, None], py[:, None], gx, gy
 
+# %% ../nbs/03_toyworld.ipynb #5b59ad95
 def _fill(d, soft=0.7): return torch.sigmoid(-d / soft)
 
+# %% ../nbs/03_toyworld.ipynb #eda060a8
 def render(f:dict, # factors from `sample_factors`
            domain:str, # one of `ALL_DOMAINS`
            size:int=64, return_mask:bool=False):
@@ -215,6 +220,7 @@ def render(f:dict, # factors from `sample_factors`
     out = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
     return (out, _fill(dpx, 0.5)[:, 0]) if return_mask else out
 
+# %% ../nbs/03_toyworld.ipynb #6ad37503
 def render_items(seed:int, domain:str, indices, size:int=64, chunk:int=256) -> torch.Tensor:
     "Images (N,3,S,S) uint8 of items `indices` of `domain`, rendered in chunks."
     indices = list(indices)

@@ -123,6 +123,7 @@ class TrainConfig:
     freeze_bn: bool = False         # BatchNorm statistics frozen (DomainBed's choice for pretrained weights)
     seed: int = 0
 
+# %% ../nbs/07_train.ipynb #f80faadd
 @dataclass
 class DGModelConfig(TrainConfig):
     "The loop's settings plus the DG model (a torchvision ResNet), its input size and the source split: EFDM's and DomainFusion's configs extend it."
@@ -136,12 +137,14 @@ class DGModelConfig(TrainConfig):
         c = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
         return c if n_domain is None else replace(c, n_domain=n_domain)
 
+# %% ../nbs/07_train.ipynb #2a5736da
 def config_matches(stored:dict, # the config saved with a finished job (JSON)
                    cfg:dict, # the config asked for now (JSON-normalized)
                    default) -> bool: # the config class's default instance
     "Whether a finished job was run with `cfg`; fields added since it ran count at their defaults."
     return json.loads(json.dumps(asdict(default))) | stored == cfg
 
+# %% ../nbs/07_train.ipynb #1a30d3b6
 def run_job(f:Path, # the job's result file (JSON); its checkpoint is f.with_suffix(".ckpt.pt")
             cfg:dict, # the job's config, JSON-normalized
             default, # the config class's default instance (`config_matches`)
@@ -157,6 +160,7 @@ def run_job(f:Path, # the job's result file (JSON); its checkpoint is f.with_suf
     tmp = f.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); tmp.replace(f); ck.unlink(missing_ok=True)
     return r
 
+# %% ../nbs/07_train.ipynb #782d9613
 class Hook:
     "A piece of a training method, called by `Trainer`; `loss` returns an extra loss term for the step, or None."
     def before_fit(self, tr): pass
