@@ -173,23 +173,23 @@ def style_content_features(model, tokenizer, classnames:list[str],
 def arcface_logits(f:torch.Tensor, # features, (B,d) (normalized inside)
                    W:torch.Tensor, # class weights, (N,d) (normalized inside)
                    y:torch.Tensor|None=None, # labels (B,); None at inference: no margin
-                   s:float=5.0, # $s$, scale
-                   m:float=0.5) -> torch.Tensor: # $m$, additive angular margin (radians)
-    "ArcFace logits (Deng et al., CVPR 2019; PromptStyler Sec. 3.3): $s\\cos(\\theta_y+m)$ for the label, $s\\cos\\theta_j$ otherwise, (B,N)."
+                   scale:float=5.0, # $s_a$
+                   margin:float=0.5) -> torch.Tensor: # $m_a$, additive angular margin (radians)
+    "ArcFace logits (Deng et al., CVPR 2019; PromptStyler Sec. 3.3): $s_a\\cos(\\theta_y+m_a)$ for the label, $s_a\\cos\\theta_j$ otherwise, (B,N)."
     cos = F.normalize(f, dim=-1) @ F.normalize(W, dim=-1).T                          # (B,N)
-    if y is None or m == 0: return s * cos
+    if y is None or margin == 0: return scale * cos
     cy = cos.gather(1, y[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)                        # (B,1) cos(theta_y)
     sy = (1 - cy**2).sqrt()
-    target = torch.where(cy > math.cos(math.pi - m), cy * math.cos(m) - sy * math.sin(m), cy - m * math.sin(m))
-    return s * cos.scatter(1, y[:, None], target)
+    target = torch.where(cy > math.cos(math.pi - margin), cy * math.cos(margin) - sy * math.sin(margin), cy - margin * math.sin(margin))
+    return scale * cos.scatter(1, y[:, None], target)
 
 class ArcFaceHead(nn.Module):
-    "A bias-free linear classifier on normalized features; ArcFace logits in training, $s\\cos\\theta$ at inference."
-    def __init__(self, dim:int, n_classes:int, s:float=5.0, m:float=0.5):
+    "A bias-free linear classifier on normalized features; ArcFace logits in training, $s_a\\cos\\theta$ at inference."
+    def __init__(self, dim:int, n_classes:int, scale:float=5.0, margin:float=0.5):
         super().__init__()
-        self.weight, self.s, self.m = nn.Parameter(torch.randn(n_classes, dim) * 0.01), s, m
+        self.weight, self.scale, self.margin = nn.Parameter(torch.randn(n_classes, dim) * 0.01), scale, margin
     def forward(self, f:torch.Tensor, y:torch.Tensor|None=None) -> torch.Tensor:   # (B,d) -> (B,N)
-        return arcface_logits(f, self.weight, y if self.training else None, self.s, self.m)
+        return arcface_logits(f, self.weight, y if self.training else None, self.scale, self.margin)
 
 def train_classifier(feats:torch.Tensor, # style-content features, (K*N,d)
                      labels:torch.Tensor, # (K*N,)

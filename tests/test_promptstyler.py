@@ -19,15 +19,15 @@ def content_consistency_literal(v, c, tau=1.0):
         total = total - torch.log(torch.exp(z[m]) / sum(torch.exp(zn) for zn in z))
     return total / N
 
-def arcface_literal(f, W, y, s=5.0, m=0.5):
+def arcface_literal(f, W, y, scale=5.0, margin=0.5):
     out = torch.empty(len(f), len(W))
     for b in range(len(f)):
         for j in range(len(W)):
             cos = torch.dot(f[b], W[j]) / (f[b].norm() * W[j].norm())
             if y is not None and j == y[b]:
                 theta = torch.acos(cos.clamp(-1, 1))
-                cos = torch.cos(theta + m) if theta + m <= math.pi else cos - m * math.sin(m)
-            out[b, j] = s * cos
+                cos = torch.cos(theta + margin) if theta + margin <= math.pi else cos - margin * math.sin(margin)
+            out[b, j] = scale * cos
     return out
 
 
@@ -118,10 +118,10 @@ def test_learned_style_keeps_class():
 def test_arcface_margin():
     g = torch.Generator().manual_seed(2)
     f, W, y = torch.randn(6, 8, generator=g), torch.randn(4, 8, generator=g), torch.tensor([0, 1, 2, 3, 0, 1])
-    for m in (0.5, 1.2, 0.0):
-        test_close(arcface_logits(f, W, y, 5.0, m), arcface_literal(f, W, y, 5.0, m), eps=1e-4)
+    for margin in (0.5, 1.2, 0.0):
+        test_close(arcface_logits(f, W, y, 5.0, margin), arcface_literal(f, W, y, 5.0, margin), eps=1e-4)
     cos_logits = 5.0 * F.normalize(f, dim=-1) @ F.normalize(W, dim=-1).T
-    test_close(arcface_logits(f, W, y, 5.0, 0.0), cos_logits, eps=1e-6)                                   # m = 0: scaled cosine
+    test_close(arcface_logits(f, W, y, 5.0, 0.0), cos_logits, eps=1e-6)                                   # no margin: the scaled cosine
     test_close(F.cross_entropy(arcface_logits(f, W, y, 5.0, 0.0), y), F.cross_entropy(cos_logits, y), eps=1e-6)
     test_close(arcface_logits(f, W, None), cos_logits, eps=1e-6)                                           # inference: no margin
     mask = F.one_hot(y, 4).bool()
