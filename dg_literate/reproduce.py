@@ -11,9 +11,10 @@ import yaml
 from .core import repo_root, read_metrics          # core imports torch only where it uses it
 
 # %% auto #0
-__all__ = ['PAPERS', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters', 'check_types',
-           'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs', 'results_table', 'write_results',
-           'benchmarks', 'build_model', 'param_files', 'dry_run_all', 'time_left', 'progress_line', 'main']
+__all__ = ['PAPERS', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters',
+           'check_types', 'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs', 'results_table',
+           'write_results', 'published_outputs', 'publish_run', 'check_published', 'benchmarks', 'build_model',
+           'param_files', 'dry_run_all', 'time_left', 'progress_line', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -29,7 +30,6 @@ class Claim:
         if any(v is None or isinstance(v, (str, bool)) for v in vals): return None
         return vals[0] - vals[1] if len(vals) == 2 else vals[0]
 
-# %% ../nbs/90_reproduce.ipynb #3ffff0dd
 @dataclass
 class Paper:
     key: str                    # command-line name, e.g. "efdm"
@@ -41,7 +41,6 @@ class Paper:
     claims: list[Claim] = field(default_factory=list)
     minutes: float = 10.0       # the default run's expected minutes on 2 CPU cores (its budget share), for the progress line
 
-# %% ../nbs/90_reproduce.ipynb #82131f66
 PAPERS: dict[str, Paper] = {}
 
 def register_paper(paper:Paper) -> Paper:
@@ -49,14 +48,12 @@ def register_paper(paper:Paper) -> Paper:
     PAPERS[paper.key] = paper
     return paper
 
-# %% ../nbs/90_reproduce.ipynb #5e2c45c4
 def nbs_dir(nbs:Path|str|None=None) -> Path:
     root = repo_root()
     d = Path(nbs) if nbs else (root/"nbs" if root else None)
     if d is None or not d.is_dir(): raise FileNotFoundError("no nbs/ folder: run dg-reproduce inside a dg_literate checkout or pass --nbs")
     return d
 
-# %% ../nbs/90_reproduce.ipynb #734408fb
 def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
     "Read the registry `nbs/params/papers.yaml` into `PAPERS` (no module is imported)."
     f = nbs_dir(nbs)/"params"/"papers.yaml"
@@ -77,12 +74,10 @@ def notebook_parameters(nb_path:Path|str) -> dict:
                          "keep '=' and quotes out of their comments")
     return params
 
-# %% ../nbs/90_reproduce.ipynb #11d32ce1
 def _tag(params_file:str, overrides:dict) -> str:
     t = "_".join([Path(params_file).stem] + [f"{k}={v}" for k, v in sorted(overrides.items())])
     return re.sub(r"[^\w.=,+-]+", "-", t)[:120]
 
-# %% ../nbs/90_reproduce.ipynb #25f0a6aa
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
 
 def check_types(params:dict, # name -> value
@@ -97,15 +92,12 @@ def check_types(params:dict, # name -> value
             bad.append(f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}")
     if bad: raise TypeError("parameter value(s) of the wrong type, nothing was run:\n  " + "\n  ".join(bad))
 
-# %% ../nbs/90_reproduce.ipynb #b2cc566f
 def _first_line(src:str) -> str:
     return next((l for l in src.splitlines() if l.strip() and not l.startswith("#|")), "").strip()
 
-# %% ../nbs/90_reproduce.ipynb #87259f80
 class RunFailed(RuntimeError):
     "A notebook cell raised during a reproduction run."
 
-# %% ../nbs/90_reproduce.ipynb #99a02c6e
 def without_test_cells(nb:Path|str, # a paper notebook
                        out:Path|str) -> Path: # where the copy goes
     "A copy of `nb` whose `#| pytest <name>` cells are stubs: `make test` runs them (nbdev_test, pytest); a reproduction need not."
@@ -116,7 +108,6 @@ def without_test_cells(nb:Path|str, # a paper notebook
             c.source = f"# test `{c.source.splitlines()[0][10:].strip()}`: run by `make test` (nbdev_test, pytest), skipped in reproductions"
     nbformat.write(book, str(out)); return Path(out)
 
-# %% ../nbs/90_reproduce.ipynb #0ba262b0
 def run_paper(key:str, # registered paper key
               params_file:str|None=None, # YAML parameters (default: the paper's); resolved from cwd, then nbs/
               overrides:dict|None=None, # parameter values that win over the file
@@ -188,7 +179,6 @@ def _datasets(run:Path) -> list[str]:
     d = p.get("datasets") or p.get("dataset") or "toyworld"
     return [str(x) for x in (d if isinstance(d, list) else [d])]
 
-# %% ../nbs/90_reproduce.ipynb #e725691c
 def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path]:
     "The paper's finished run folders whose name matches a pattern of `tags` (default: all but smoke and dry runs)."
     folder, out = runs/Path(paper.notebook).stem, []
@@ -198,7 +188,6 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
         if (any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry"))): out.append(d)
     return out
 
-# %% ../nbs/90_reproduce.ipynb #135a4c66
 def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dict]:
     "Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every selected run."
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
@@ -213,13 +202,11 @@ def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dic
                                      paper_value=c.paper, unit=c.unit, setting=c.setting, metric=c.metric.replace("{dataset}", ds)))
     return rows
 
-# %% ../nbs/90_reproduce.ipynb #262aa5a2
 def _fmt(v, signed:bool=False) -> str:
     if v is None: return "-"
     if not isinstance(v, float): return str(v)
     return f"{v:{'+' if signed else ''}.{2 if abs(v) < 1 else 1}f}"
 
-# %% ../nbs/90_reproduce.ipynb #daedd365
 def write_results(rows:list[dict], runs:Path|str) -> str:
     "Write `results.md` and `results.csv` into `runs`; returns the markdown table."
     runs = Path(runs); runs.mkdir(parents=True, exist_ok=True)
@@ -230,6 +217,71 @@ def write_results(rows:list[dict], runs:Path|str) -> str:
     text = "\n".join(md) + "\n"
     (runs/"results.md").write_text(text)
     return text
+
+# %% ../nbs/90_reproduce.ipynb #publ0002
+PUBLISH_LIMIT = 1_500_000      # bytes per published notebook
+
+def _src(c) -> str: return c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+def _md5(text:str) -> str:
+    import hashlib
+    return hashlib.md5(text.encode()).hexdigest()
+
+def published_outputs(outputs:list) -> list:
+    "A cell's outputs without progress bars and warnings (stderr), widget views or execution counts."
+    keep = []
+    for o in outputs:
+        if o.get("output_type") == "stream" and o.get("name") == "stderr": continue
+        if "data" in o:
+            o = dict(o, data={k: v for k, v in o["data"].items() if "widget" not in k})
+            if not o["data"]: continue
+        keep.append({k: v for k, v in o.items() if k != "execution_count"} | ({"execution_count": None} if "execution_count" in o else {}))
+    return keep
+
+# %% ../nbs/90_reproduce.ipynb #publ0003
+def publish_run(key:str, # registered paper key
+                nbs:Path|str|None=None, runs:Path|str|None=None, limit:int=PUBLISH_LIMIT) -> Path:
+    "Copy the outputs of the paper's finished default run into its notebook in `nbs/`; returns the notebook's path."
+    if key not in PAPERS: raise KeyError(f"unknown paper {key!r}; registered: {sorted(PAPERS)}")
+    paper, nbs = PAPERS[key], nbs_dir(nbs)
+    run = Path(runs or (repo_root() or Path.cwd())/"runs")/Path(paper.notebook).stem/Path(paper.params).stem
+    st = run/"status.json"
+    if not st.exists() or json.loads(st.read_text()).get("status") != "done":
+        raise FileNotFoundError(f"{key}: no finished default run in {run}; run `dg-reproduce run {key}` first")
+    meta, default = json.loads((run/"params.json").read_text()), yaml.safe_load((nbs/paper.params).read_text()) or {}
+    if meta["params"] != default or meta.get("smoke") or meta.get("dry_run"):
+        raise ValueError(f"{key}: {run} did not run with exactly {paper.params}; only the default run is published")
+    executed = {c.get("id"): c for c in json.loads((run/paper.notebook).read_text())["cells"]}
+    path = nbs/paper.notebook; nb = json.loads(path.read_text()); hashes = {}
+    for c in nb["cells"]:
+        if c["cell_type"] != "code": continue
+        e = executed.get(c.get("id"))
+        c["outputs"] = published_outputs(e.get("outputs", [])) if e and _src(e) == _src(c) else []
+        if c["outputs"]: hashes[c["id"]] = _md5(_src(c))
+    nb["metadata"] = {k: v for k, v in nb["metadata"].items() if k != "widgets"} | {"dg_literate": dict(
+        published_from=paper.params, params=default, seconds=json.loads(st.read_text()).get("seconds"), cells=hashes)}
+    text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    if len(text.encode()) > limit:
+        raise ValueError(f"{key}: the published notebook would be {len(text.encode()) / 1e6:.1f} MB (limit {limit / 1e6:.1f} MB); "
+                         "show smaller figures or tables")
+    path.write_text(text)
+    from nbdev.clean import nbdev_clean
+    nbdev_clean(fname=str(path))                                                # make test's clean check stays a no-op
+    return path
+
+# %% ../nbs/90_reproduce.ipynb #publ0004
+def check_published(nbs:Path|str|None=None) -> list[str]:
+    "Problems of the registered notebooks' published outputs: no record, other parameters than the default file, changed code."
+    nbs, problems = nbs_dir(nbs), []
+    for key, p in PAPERS.items():
+        nb = json.loads((nbs/p.notebook).read_text()); rec = nb["metadata"].get("dg_literate")
+        out = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code" and c.get("outputs")}
+        if out and not rec: problems.append(f"{p.notebook}: outputs without a record of their run; `dg-reproduce publish {key}`")
+        if not rec: continue
+        if rec.get("params") != (yaml.safe_load((nbs/p.params).read_text()) or {}):
+            problems.append(f"{p.notebook}: published with parameters other than {p.params}'s; re-run and `dg-reproduce publish {key}`")
+        changed = [i for i, c in out.items() if rec.get("cells", {}).get(i) != _md5(_src(c))]
+        if changed: problems.append(f"{p.notebook}: {len(changed)} cell(s) changed since their outputs were published; re-publish")
+    return problems
 
 # %% ../nbs/90_reproduce.ipynb #5615bb77
 def benchmarks() -> dict:
@@ -308,6 +360,8 @@ def _parser():
     r.add_argument("--dry-run", action="store_true", help="the file's real architectures and shapes at tiny sizes (random weights unless passed with -p)")
     a = sub.add_parser("all", help="run every paper notebook with its defaults, then write the results table")
     a.add_argument("--force", action="store_true"); a.add_argument("--smoke", action="store_true")
+    pb = sub.add_parser("publish", help="copy each paper's finished default run's outputs into its notebook in nbs/")
+    pb.add_argument("papers", nargs="*", metavar="PAPER", help="paper keys (default: every paper with a finished default run)")
     s = sub.add_parser("results", help="rebuild the results table from finished runs")
     s.add_argument("--tag", action="append", help="select runs whose folder name matches this glob (repeatable; default: all but smoke/dry runs)")
     d = sub.add_parser("dry-run", help="dry-run every parameter file under nbs/params/ (or those matching PATTERN)")
@@ -339,6 +393,12 @@ def main(argv:list[str]|None=None) -> int:
             for n, d in notebook_parameters(nbs_dir(args.nbs)/p.notebook).items():
                 print(f"    {n}: {d['inferred_type_name']} = {d['default']}  {('# ' + d['help']) if d['help'] else ''}")
         return 0
+    if args.cmd == "publish":
+        bad = 0
+        for k in args.papers or list(PAPERS):
+            try: print(f"{k}: published -> {publish_run(k, args.nbs, runs)}")
+            except (KeyError, FileNotFoundError, ValueError) as e: print(f"dg-reproduce: {e}", file=sys.stderr); bad += 1
+        return 1 if bad else 0
     if args.cmd == "dry-run":
         rows = dry_run_all(args.nbs, runs, args.only); print((runs/"dry_runs.md").read_text())
         return 1 if any(r["result"] != "pass" for r in rows) else 0

@@ -23,6 +23,34 @@ def demo_notebook(folder):
                   Claim("twice n - n", "demo/double - demo/n", paper=4.0, unit="")])
 
 
+def test_publish_default_run_only():
+    import shutil
+    with tempfile.TemporaryDirectory() as t:
+        PAPERS["demo"] = demo_notebook(t)
+        try:
+            test_fail(lambda: publish_run("demo", t, f"{t}/runs"), contains="run `dg-reproduce run demo` first")
+            run_paper("demo", nbs=t, runs=f"{t}/runs", progress=False, overrides={"n": 5})
+            p = Path(t, "runs", "99_demo", "demo_n=5"); shutil.move(p, p.parent/"demo")    # a run with other parameters ...
+            test_fail(lambda: publish_run("demo", t, f"{t}/runs"), contains="only the default run is published")   # ... is refused
+            shutil.rmtree(p.parent/"demo")
+            run_paper("demo", nbs=t, runs=f"{t}/runs", progress=False)
+            test_eq(check_published(t), [])                                         # nothing published yet: nothing to check
+            path = publish_run("demo", t, f"{t}/runs")
+            nb = json.loads(path.read_text())
+            test_eq(nb["metadata"]["dg_literate"]["params"], {"n": 4})
+            test_eq(len(nb["metadata"]["dg_literate"]["cells"]), 1)
+            test_eq(check_published(t), [])
+            Path(t, "params", "demo.yaml").write_text("n: 6\n")                     # the default file changed: stale outputs
+            test_eq(len(check_published(t)), 1); test_eq("parameters other than" in check_published(t)[0], True)
+            Path(t, "params", "demo.yaml").write_text("n: 4\n")
+            nb["cells"][1]["source"] = "print('edited')"; path.write_text(json.dumps(nb))  # the code changed: stale outputs
+            test_eq("changed since" in check_published(t)[0], True)
+            test_fail(lambda: publish_run("demo", t, f"{t}/runs", limit=10), contains="limit")
+        finally: PAPERS.pop("demo", None)
+    discover()
+    test_eq(check_published(), [])                                                  # the repository's own notebooks
+
+
 def test_progress_estimate():
     test_eq(time_left([], [3, 4]), 420)                                          # nothing finished: the expectations
     test_eq(time_left([(600, 5)], [10]), 1200)                                   # twice as slow so far: twice the rest
