@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 # %% auto #0
 __all__ = ['set_seed', 'default_device', 'repo_root', 'cache_dir', 'in_test', 'run_dir', 'ShippedWeightsError', 'weights_root',
            'write_manifest', 'shipped_weights', 'shrink_for_test', 'dry_run', 'user_params', 'shrink_for_dry_run',
-           'tiny_run', 'resolve_device', 'read_metrics', 'write_metrics', 'save_fig', 'hub_reachable',
-           'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
+           'tiny_run', 'resolve_device', 'read_metrics', 'write_metrics', 'save_fig', 'markdown_table', 'save_table',
+           'hub_reachable', 'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
 
 # %% ../nbs/00_core.ipynb #72441aec
 def set_seed(seed:int, # seed for `random`, NumPy and torch
@@ -195,6 +195,25 @@ def save_fig(fig, # a matplotlib Figure
         if root is None: print(f"save_fig: no repository found, {name}.png not published")
         else: (root/"figures").mkdir(exist_ok=True); fig.savefig(root/"figures"/f"{name}.png", dpi=dpi, bbox_inches="tight")
     return out
+
+# %% ../nbs/00_core.ipynb #svtab002
+def markdown_table(df) -> str:
+    "A pandas DataFrame as a markdown table (index included when it carries information); floats to 2 decimals."
+    import pandas as pd
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name: df = df.reset_index()
+    fmt = lambda v: "" if v is None or (isinstance(v, float) and v != v) else f"{v:.2f}" if isinstance(v, float) else str(v)
+    head = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(rows + ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]) + "\n"
+
+def save_table(df, # a pandas DataFrame, as displayed
+               name:str, # file stem, e.g. "efdm_lodo"
+               caption:str=""): # one line: what the numbers are (units, over what, seeds)
+    "Write `df` to the run folder's `tables/` as CSV and markdown (with its caption); returns `df` for display."
+    d = run_dir("tables")
+    df.to_csv(d/f"{name}.csv")
+    (d/f"{name}.md").write_text((f"{caption}\n\n" if caption else "") + markdown_table(df))
+    return df
 
 # %% ../nbs/00_core.ipynb #57fa4533
 _HUB_REACHABLE = None

@@ -81,6 +81,17 @@ def test_save_fig_not_published_in_test():
         assert p.exists() and not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
 
 
+def test_save_table_writes_csv_and_markdown():
+    import pandas as pd
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_RUN_DIR=t):
+        df = pd.DataFrame({"acc": [61.234, float("nan")], "n": [3, 4]}, index=pd.Index(["ERM", "EFDMix"], name="method"))
+        test_eq(save_table(df, "demo", "accuracy (%)") is df, True)
+        test_eq((Path(t)/"tables"/"demo.md").read_text(),
+                "accuracy (%)\n\n| method | acc | n |\n|---|---|---|\n| ERM | 61.23 | 3 |\n| EFDMix |  | 4 |\n")
+        test_eq(pd.read_csv(Path(t)/"tables"/"demo.csv", index_col=0).loc["ERM", "n"], 3)
+        test_eq(markdown_table(pd.DataFrame({"a": ["x"]})), "| a |\n|---|\n| x |\n")
+
+
 def test_hf_offline_respects_user_choice():
     with modified_env(HF_HUB_OFFLINE="0"): test_eq(hf_offline_defaults(), False)
     with modified_env(HF_HUB_OFFLINE="1"): test_eq(hf_offline_defaults(), True)

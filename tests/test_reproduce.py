@@ -14,7 +14,10 @@ def demo_notebook(folder):
     params = new_code_cell("n: int = 3  # how many things\nfail: bool = False  # raise in the work cell")
     params.metadata["tags"] = ["parameters"]
     work = new_code_cell("from dg_literate.core import write_metrics, shrink_for_dry_run\nshrink_for_dry_run(globals(), n=1)\n"
-                         "if fail: raise ValueError('asked to fail')\nwrite_metrics({'demo/double': 2 * n, 'demo/n': n})")
+                         "if fail: raise ValueError('asked to fail')\nwrite_metrics({'demo/double': 2 * n, 'demo/n': n})\n"
+                         "import pandas as pd; from dg_literate.core import save_table\n"
+                         "_ = save_table(pd.DataFrame({'twice': [2 * n]}, index=pd.Index(['demo'], name='method')), 'demo', 'twice n')\n"
+                         "print(f'twice n = {2 * n}')")
     nb = new_notebook(cells=[params, work], metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
     Path(folder, "params").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, Path(folder)/"99_demo.ipynb"); Path(folder, "params", "demo.yaml").write_text("n: 4\n")
@@ -94,6 +97,12 @@ def test_runner_end_to_end():
             test_eq(len([r for r in results_table(runs) if r["paper"] == "demo"]), 6)   # both finished non-dry runs, 3 claims each
             md = write_results(rows, runs)
             assert "| demo | demo | toyworld | twice n | 8 | 8.0 | % |  |" in md and "| twice n - n | 4 | +4.0 |" in md and (runs/"results.csv").exists(), md
+            doc = results_document(runs, ["demo", "demo_n=5"])
+            assert "### Run `demo` (the default)" in doc and "twice n\n\n| method | twice |\n|---|---|\n| demo | 8 |" in doc, doc
+            assert doc.index("### Run `demo` (the default)") < doc.index("### Run `demo_n=5`") and "| demo | 10 |" in doc
+            with contextlib.redirect_stdout(io.StringIO()):
+                test_eq(main(["--nbs", str(nbs), "--runs", str(runs), "results", "--tag", "demo", "--out", str(runs/"R.md")]), 0)
+            assert (runs/"R.md").read_text().startswith("# Results"), "results --out"
         finally: PAPERS.pop("demo", None)
 
 
