@@ -8,13 +8,14 @@ import argparse, csv, fnmatch, importlib, json, os, re, shutil, sys, time, pkgut
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
-from .core import repo_root, read_metrics          # core imports torch only where it uses it
+from .core import repo_root, read_metrics, markdown_table   # core imports torch only where it uses it
 
 # %% auto #0
-__all__ = ['PAPERS', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover', 'notebook_parameters',
-           'check_types', 'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs', 'results_table',
-           'write_results', 'results_document', 'published_outputs', 'publish_run', 'check_published', 'benchmarks',
-           'build_model', 'param_files', 'dry_run_all', 'time_left', 'progress_line', 'main']
+__all__ = ['PAPERS', 'SIDE_BY_SIDE', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover',
+           'notebook_parameters', 'check_types', 'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs',
+           'results_table', 'write_results', 'side_by_side', 'side_by_side_figure', 'results_document',
+           'published_outputs', 'publish_run', 'check_published', 'benchmarks', 'build_model', 'param_files',
+           'dry_run_all', 'time_left', 'progress_line', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -218,6 +219,52 @@ def write_results(rows:list[dict], runs:Path|str) -> str:
     (runs/"results.md").write_text(text)
     return text
 
+# %% ../nbs/90_reproduce.ipynb #sbs00002
+SIDE_BY_SIDE = {   # table -> (its target domains, [(paper, row name, metric key with {d} for the domain)])
+    "vision-language methods": (("art_painting", "cartoon", "sketch"), [
+        ("promptstyler", "ZS-CLIP (PC), toyclip", "promptstyler/toyworld/ZS-CLIP (PC)/{d}"),
+        ("promptstyler", "PromptStyler, toyclip", "promptstyler/toyworld/PromptStyler/{d}"),
+        ("clap", "CLIP ZS(PC), toyclip", "clap/toyworld/CLIP/zs/PC/{d}"),
+        ("clap", "CLAP ZS(PC), toyclip", "clap/toyworld/CLAP/zs/PC/{d}"),
+        ("clap", "Im.Aug ZS(PC), toyclip", "clap/toyworld/Im.Aug/zs/PC/{d}"),
+        *[("promptsync", f"{m}, toyclip-vit", f"promptsync/toyworld/{m}/{{d}}")
+          for m in ("CLIP", "TPT", "MaPLe", "MaPLe + TPT", "PromptAlign", "PromptSync", "PromptSync*")]]),
+    "ResNet DG methods": (("art_painting", "sketch"), [
+        *[("efdm", f"{n} (EFDM run)", f"efdm/toyworld/lodo/{m}/{{d}}") for m, n in (("erm", "ERM"), ("mixstyle", "MixStyle"), ("efdmix", "EFDMix"))],
+        *[("domainfusion", f"{n} (DomainFusion run)", f"domainfusion/toyworld/{m}/{{d}}")
+          for m, n in (("erm", "ERM"), ("offline", "offline img2img"), ("ld", "latent distillation"), ("aug", "online augmentation"),
+                       ("df", "DomainFusion"))]])}
+
+def side_by_side(runs:Path|str) -> dict:
+    "Per SIDE_BY_SIDE table, a DataFrame (rows x its domains + avg) from the papers' finished default runs; NaN where not run."
+    import pandas as pd
+    runs, out = Path(runs), {}
+    for name, (doms, rows) in SIDE_BY_SIDE.items():
+        table = {}
+        for paper, row, key in rows:
+            p = PAPERS.get(paper)
+            run = runs/Path(p.notebook).stem/Path(p.params).stem if p else None
+            m = read_metrics(run/"metrics.json") if run and run in finished_runs(runs, p, [run.name]) else {}
+            table[row] = {d: m.get(key.format(d=d)) for d in doms}
+        df = pd.DataFrame(table).T.astype(float); df["avg"] = df[list(doms)].mean(axis=1, skipna=False)
+        df.insert(0, "paper", [paper for paper, _, _ in rows]); out[name] = df
+    return out
+
+# %% ../nbs/90_reproduce.ipynb #sbs00003
+def side_by_side_figure(tables:dict, path:Path|str):
+    "One panel per table: each row's average over the table's domains (bars) and its per-domain accuracies (dots)."
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4.2))
+    for ax, (name, df) in zip(axs if len(tables) > 1 else [axs], tables.items()):
+        papers = list(dict.fromkeys(df.paper)); cm = plt.get_cmap("tab10"); y = range(len(df))
+        ax.barh(y, df["avg"], color=[cm(papers.index(p)) for p in df.paper], alpha=0.7)
+        for k, d in enumerate(c for c in df.columns if c not in ("paper", "avg")):
+            ax.scatter(df[d], y, marker="o^sv"[k], s=14, color="k", label=d, zorder=3)
+        ax.set_yticks(list(y)); ax.set_yticklabels(df.index, fontsize=7); ax.invert_yaxis()
+        ax.set_xlabel("accuracy (%)"); ax.set_title(name, fontsize=9); ax.legend(fontsize=7)
+    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    return Path(path)
+
 # %% ../nbs/90_reproduce.ipynb #resmd002
 def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
     "One run's heading, parameter file and time, saved tables and figures, as markdown lines."
@@ -239,6 +286,13 @@ def results_document(runs:Path|str, tags:list[str]|None=None) -> str:
     out = ["# Results", "", f"Generated by `dg-reproduce results` from the finished runs in `runs/` on {time.strftime('%Y-%m-%d')}. "
            "Do not edit: every number comes from a run's saved tables or metrics.", "",
            "## Each claim: our number beside the paper's", "", claims]
+    sbs = side_by_side(runs)
+    if any(df["avg"].notna().any() for df in sbs.values()):
+        out += ["## Side by side on one world", "", "The papers' default runs, on the target domains they share (the protocols "
+                "are in `nbs/90_reproduce.ipynb`, *Side by side*); accuracy in %, mean over seeds.", ""]
+        for name, df in sbs.items(): out += [f"**{name}**", "", markdown_table(df.round(1)), ""]
+        if root and tags is None:
+            side_by_side_figure(sbs, root/"figures"/"side_by_side.png"); out += ["![side by side](figures/side_by_side.png)", ""]
     for key, p in PAPERS.items():
         default = Path(p.params).stem
         sel = sorted(finished_runs(runs, p, tags), key=lambda d: (d.name != default, d.name))
@@ -301,6 +355,7 @@ def check_published(nbs:Path|str|None=None) -> list[str]:
     "Problems of the registered notebooks' published outputs: no record, other parameters than the default file, changed code."
     nbs, problems = nbs_dir(nbs), []
     for key, p in PAPERS.items():
+        if not (nbs/p.notebook).exists(): continue                              # another folder's paper
         nb = json.loads((nbs/p.notebook).read_text()); rec = nb["metadata"].get("dg_literate")
         out = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code" and c.get("outputs")}
         if out and not rec: problems.append(f"{p.notebook}: outputs without a record of their run; `dg-reproduce publish {key}`")

@@ -26,6 +26,22 @@ def demo_notebook(folder):
                   Claim("twice n - n", "demo/double - demo/n", paper=4.0, unit="")])
 
 
+def test_side_by_side_tables():
+    import pandas as pd
+    discover()
+    with tempfile.TemporaryDirectory() as t:
+        run = Path(t)/"10_efdm"/"efdm_toy"; run.mkdir(parents=True)
+        (run/"status.json").write_text('{"status": "done"}'); (run/"params.json").write_text('{"params": {}}')
+        (run/"metrics.json").write_text(json.dumps({"efdm/toyworld/lodo/efdmix/art_painting": 60.0, "efdm/toyworld/lodo/efdmix/sketch": 70.0,
+                                                    "efdm/toyworld/lodo/erm/art_painting": 50.0}))
+        tabs = side_by_side(t); r = tabs["ResNet DG methods"]
+        test_eq(list(r.columns), ["paper", "art_painting", "sketch", "avg"])
+        test_eq(r.loc["EFDMix (EFDM run)", "avg"], 65.0)
+        assert pd.isna(r.loc["ERM (EFDM run)", "avg"]) and pd.isna(r.loc["DomainFusion (DomainFusion run)", "art_painting"])
+        test_eq(tabs["vision-language methods"]["avg"].isna().all(), True)   # no run: nothing invented
+        side_by_side_figure(tabs, Path(t)/"f.png"); assert (Path(t)/"f.png").stat().st_size > 1000
+
+
 def test_publish_default_run_only():
     import shutil
     with tempfile.TemporaryDirectory() as t:
