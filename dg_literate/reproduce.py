@@ -313,9 +313,7 @@ def published_outputs(outputs:list) -> list:
     keep = []
     for o in outputs:
         if o.get("output_type") == "stream" and o.get("name") == "stderr": continue
-        if "data" in o:
-            o = dict(o, data={k: v for k, v in o["data"].items() if "widget" not in k})
-            if not o["data"]: continue
+        if any("widget" in k for k in o.get("data", {})): continue              # a widget view (its text repr says nothing)
         keep.append({k: v for k, v in o.items() if k != "execution_count"} | ({"execution_count": None} if "execution_count" in o else {}))
     return keep
 

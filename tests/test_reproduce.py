@@ -44,6 +44,10 @@ def test_side_by_side_tables():
 
 def test_publish_default_run_only():
     import shutil
+    outs = [{"output_type": "stream", "name": "stderr", "text": "10%|#"}, {"output_type": "stream", "name": "stdout", "text": "acc 0.5"},
+            {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {}, "text/plain": "VBox()"}, "metadata": {}},
+            {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {}, "execution_count": 7}]
+    test_eq(published_outputs(outs), [outs[1], {**outs[3], "execution_count": None}])   # no bars, no widgets, no counts
     with tempfile.TemporaryDirectory() as t:
         PAPERS["demo"] = demo_notebook(t)
         try:
