@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
+# pip extras; CI adds ray, so the Ray launcher's test (dg_literate.launch) runs instead of skipping
+EXTRAS ?= dev
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
@@ -15,7 +17,7 @@ TREE_HASH = find dg_literate tests nbs -type f \( -name '*.py' -o -name '*.ipynb
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $@
 
 install: $(STAMP)

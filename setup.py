@@ -18,6 +18,7 @@ license_expr = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+ray_requirements = shlex.split(cfg.get('ray_requirements', ''))   # the optional Ray launcher
 console_scripts = shlex.split(cfg.get('console_scripts', ''))
 
 setuptools.setup(
@@ -32,7 +33,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg['lib_name']: ['weights/*/*', 'weights/*/*/*', 'assets/*']},   # the shipped stand-in models, class lists
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'ray': ray_requirements},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

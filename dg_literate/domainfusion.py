@@ -11,12 +11,13 @@ from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .core import set_seed
-from .train import DomainData, DGModelConfig, Hook, Trainer, run_job, domain_tensors, accuracy, augment, normalize
+from .train import DomainData, DGModelConfig, Hook, Trainer, config_check, domain_tensors, accuracy, augment, normalize
+from .launch import Job, run_jobs
 
 # %% auto #0
 __all__ = ['pseudo_image', 'ldm_latents', 'latent_distillation_loss', 'style_content_split', 'style_content_combine',
            'ModeEncoder', 'select_candidate', 'augment_prompts', 'Augmented', 'online_augment', 'offline_generate',
-           'DFConfig', 'LatentDistillationHook', 'SyntheticHook', 'df_hooks', 'train_df', 'ld_grad_ratio',
+           'DFConfig', 'LatentDistillationHook', 'SyntheticHook', 'df_hooks', 'train_df', 'ld_grad_ratio', 'df_job',
            'run_df_grid', 'bench_domainfusion']
 
 # %% ../nbs/50_domainfusion.ipynb #068de63a
@@ -299,25 +300,32 @@ def ld_grad_ratio(model:nn.Module, ldm, x:torch.Tensor, y:torch.Tensor, # uint8 
     return (ld / ce).item()
 
 # %% ../nbs/50_domainfusion.ipynb #d8c4b59d
+_LDMS = {}                                                  # (name, device) -> LDM, loaded once per process (or Ray worker)
+
+def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSON)
+           shared:tuple, ckpt:Path) -> dict: # (dataset, LDM name, device, progress); the job's checkpoint
+    "One grid job (a `Job.fn`): `train_df` on the job's sources, tested on its targets; synthetic snapshots saved beside."
+    from dg_literate.toyldm import load_ldm
+    ds, ldm_name, device, progress = shared
+    ldm = None if job["method"] == "erm" else _LDMS.get((ldm_name, str(device))) or _LDMS.setdefault((ldm_name, str(device)), load_ldm(ldm_name, device))
+    r = train_df(ds, job["sources"], job["targets"], DFConfig(**job["cfg"]), ldm, device, progress, ckpt=ckpt)
+    if snaps := r.pop("snapshots"): torch.save(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))
+    return dict(job, ldm=ldm_name, **r)
+
 def run_df_grid(ds, # a `DomainDataset`
                 jobs:list[tuple], # (method, sources, targets, seed) or (method, sources, targets, seed, overrides)
-                base:DFConfig, ldm_name:str, folder:Path|str, device=None, progress:bool=True) -> list[dict]:
+                base:DFConfig, ldm_name:str, folder:Path|str, device=None, progress:bool=True,
+                launcher:str="local", address:str|None=None) -> list[dict]: # `run_jobs`: local, or Ray tasks
     "Run every job with `train_df`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
-    from dg_literate.toyldm import load_ldm
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); out, ldm = [], None
+    grid = []
     for method, sources, targets, seed, *over in jobs:
         over = over[0] if over else {}
         tag = "".join(f"-{k}{v}" for k, v in sorted(over.items()))
-        f = folder/f"{method}-{'+'.join(targets)}-seed{seed}{tag}.json"
         cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed)))   # JSON-normalized (tuples -> lists)
-        def job(ck):
-            nonlocal ldm
-            if ldm is None and method != "erm": ldm = load_ldm(ldm_name, device)
-            r = train_df(ds, sources, targets, DFConfig(**cfg), ldm, device, progress, ckpt=ck)
-            if snaps := r.pop("snapshots"): torch.save(snaps, f.with_suffix(".snapshots.pt"))
-            return dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg, ldm=ldm_name, **r)
-        out.append(run_job(f, cfg, DFConfig(), job, same=lambda r: r.get("ldm") == ldm_name))
-    return out
+        job = dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg)
+        grid.append(Job(f"{method}-{'+'.join(targets)}-seed{seed}{tag}", df_job, job,
+                        config_check(cfg, DFConfig(), same=lambda r: r.get("ldm") == ldm_name)))
+    return run_jobs(grid, (ds, ldm_name, device, progress), folder, launcher, address, progress=progress, desc="DomainFusion grid")
 
 # %% ../nbs/50_domainfusion.ipynb #80fed4da
 def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name

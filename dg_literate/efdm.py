@@ -15,9 +15,9 @@ from .core import set_seed, cache_dir, write_metrics
 # %% auto #0
 __all__ = ['STYLE_LAYERS', 'MATCH', 'mean_std', 'adain', 'histogram_matching', 'efdm', 'moments', 'mixstyle', 'efdmix', 'EFDMix',
            'MixStyle', 'hmmix', 'HMMix', 'add_style_layers', 'DGConfig', 'style_resnet', 'StyleMixHook', 'train_dg',
-           'run_dg_grid', 'dg_table', 'vgg_encoder', 'resnet_encoder', 'encode_all', 'style_decoder', 'vgg_decoder',
-           'style_encoder_decoder', 'style_loss', 'StyleTransferConfig', 'train_style_transfer', 'transfer',
-           'interpolate_styles', 'efdmix_gather', 'bench_efdm']
+           'dg_job', 'run_dg_grid', 'dg_table', 'vgg_encoder', 'resnet_encoder', 'encode_all', 'style_decoder',
+           'vgg_decoder', 'style_encoder_decoder', 'style_loss', 'StyleTransferConfig', 'train_style_transfer',
+           'transfer', 'interpolate_styles', 'efdmix_gather', 'bench_efdm']
 
 # %% ../nbs/10_efdm.ipynb #af2bbe6d
 def mean_std(x:torch.Tensor, # (B,C,H,W)
@@ -153,7 +153,8 @@ def add_style_layers(model:nn.Module, # a torchvision ResNet
 
 # %% ../nbs/10_efdm.ipynb #0cda51e1
 from .train import (IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy,   # nbs/07_train
-                               DomainData, TrainConfig, DGModelConfig, Trainer, Hook, run_job)
+                               DomainData, TrainConfig, DGModelConfig, Trainer, Hook, config_check)
+from .launch import Job, run_jobs                                   # nbs/08_launch
 
 # %% ../nbs/10_efdm.ipynb #081b473d
 @dataclass
@@ -208,20 +209,26 @@ def train_dg(ds, # a `DomainDataset`
     return dict(val=r["val"], epoch=r["epoch"], seconds=time.time() - t0, last=r["last"], **{t: r[t] for t in targets})
 
 # %% ../nbs/10_efdm.ipynb #baed4728
+def dg_job(job:dict, # setting, method, sources, targets, seed and cfg (a DGConfig as JSON)
+           shared:tuple, ckpt:Path) -> dict: # (dataset, device, progress); the job's checkpoint
+    "One grid job (a `Job.fn`): `train_dg` on the job's sources, tested on its targets."
+    ds, device, progress = shared
+    return dict(job, **train_dg(ds, job["sources"], job["targets"], DGConfig(**job["cfg"]), device, progress, ckpt=ckpt))
+
 def run_dg_grid(ds, # a `DomainDataset`
                 jobs:list[tuple], # (setting, method, sources, targets, seed)
                 base:DGConfig, folder:Path|str, progress:bool=True, device=None,
-                single:dict|None=None) -> list[dict]: # DGConfig fields for the single-source jobs (their own schedule)
+                single:dict|None=None, # DGConfig fields for the single-source jobs (their own schedule)
+                launcher:str="local", address:str|None=None) -> list[dict]: # `run_jobs`: local, or Ray tasks
     "Run every job with `train_dg`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); out = []
+    grid = []
     for setting, method, sources, targets, seed in jobs:
-        f = folder/f"{setting}-{method}-{'+'.join(sources)}-seed{seed}.json"
         mix = base.mix if setting == "lodo" else "random"               # single source: no second domain to pair with
         over = (single or {}) if setting == "single" else {}
         cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed, mix=mix)))   # JSON-normalized
-        out.append(run_job(f, cfg, DGConfig(), lambda ck: dict(setting=setting, method=method, sources=sources, targets=targets,
-                           seed=seed, cfg=cfg, **train_dg(ds, sources, targets, DGConfig(**cfg), device, progress, ckpt=ck))))
-    return out
+        job = dict(setting=setting, method=method, sources=sources, targets=targets, seed=seed, cfg=cfg)
+        grid.append(Job(f"{setting}-{method}-{'+'.join(sources)}-seed{seed}", dg_job, job, config_check(cfg, DGConfig())))
+    return run_jobs(grid, (ds, device, progress), folder, launcher, address, progress=progress, desc="EFDM grid")
 
 def dg_table(results:list[dict], setting:str, methods:list[str], domains:list[str]):
     "A pandas table (methods x target domains + avg) of 'mean ± std' over seeds, and the numeric means."

@@ -14,7 +14,7 @@ from .core import cache_dir, set_seed
 
 # %% auto #0
 __all__ = ['domain_tensors', 'normalize', 'accuracy', 'DomainData', 'domain_batches', 'augment', 'TrainConfig', 'DGModelConfig',
-           'config_matches', 'run_job', 'Hook', 'Trainer']
+           'config_matches', 'config_check', 'Hook', 'Trainer']
 
 # %% ../nbs/07_train.ipynb #e153275a
 from .toynet import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize   # torchvision's ImageNet statistics
@@ -145,20 +145,14 @@ def config_matches(stored:dict, # the config saved with a finished job (JSON)
     return json.loads(json.dumps(asdict(default))) | stored == cfg
 
 # %% ../nbs/07_train.ipynb #1a30d3b6
-def run_job(f:Path, # the job's result file (JSON); its checkpoint is f.with_suffix(".ckpt.pt")
-            cfg:dict, # the job's config, JSON-normalized
-            default, # the config class's default instance (`config_matches`)
-            train, # ckpt -> the result to save (a dict holding `cfg`)
-            same=lambda r: True) -> dict: # further checks on a finished result
-    "A resumable grid job: a finished result run with `cfg` is read back, else `train` runs (resuming) and its result is written atomically."
-    if f.exists():
-        r = json.loads(f.read_text())
+def config_check(cfg:dict, # the job's config, JSON-normalized
+                 default, # the config class's default instance (`config_matches`)
+                 same=lambda r: True): # further checks on a finished result
+    "A grid job's `check` (`dg_literate.launch.Job`): a finished result must have been run with `cfg`."
+    def check(r:dict):
         if not config_matches(r.get("cfg", {}), cfg, default) or not same(r):
-            raise ValueError(f"{f} was trained with another config {r.get('cfg')}; use a new folder or delete it")
-        return r
-    ck = f.with_suffix(".ckpt.pt"); r = train(ck)
-    tmp = f.with_suffix(".tmp"); tmp.write_text(json.dumps(r)); tmp.replace(f); ck.unlink(missing_ok=True)
-    return r
+            raise ValueError(f"a finished job in this folder was trained with another config {r.get('cfg')}; use a new folder or delete it")
+    return check
 
 # %% ../nbs/07_train.ipynb #782d9613
 class Hook:
