@@ -13,9 +13,9 @@ from .core import repo_root, read_metrics, markdown_table   # core imports torch
 # %% auto #0
 __all__ = ['PAPERS', 'SIDE_BY_SIDE', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover',
            'notebook_parameters', 'check_types', 'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs',
-           'results_table', 'write_results', 'side_by_side', 'side_by_side_figure', 'results_document',
-           'published_outputs', 'publish_run', 'check_published', 'benchmarks', 'build_model', 'param_files',
-           'dry_run_all', 'time_left', 'progress_line', 'main']
+           'results_table', 'write_results', 'side_by_side', 'side_by_side_figure', 'metrics_tables',
+           'results_document', 'published_outputs', 'publish_run', 'check_published', 'benchmarks', 'build_model',
+           'param_files', 'dry_run_all', 'time_left', 'progress_line', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -266,13 +266,26 @@ def side_by_side_figure(tables:dict, path:Path|str):
     return Path(path)
 
 # %% ../nbs/90_reproduce.ipynb #resmd002
+def metrics_tables(metrics:dict) -> dict:
+    "A run's numeric metrics as tables: key `a/b/.../row/column` goes to table `a/b/...`, row `row`, column `column`."
+    import pandas as pd
+    tabs = {}
+    for k, v in metrics.items():
+        parts = k.split("/")
+        if len(parts) < 3 or isinstance(v, (str, bool)) or v is None: continue
+        tabs.setdefault("/".join(parts[:-2]), {}).setdefault(parts[-2], {})[parts[-1]] = v
+    return {name: pd.DataFrame(rows).T for name, rows in tabs.items()}
+
 def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
     "One run's heading, parameter file and time, saved tables and figures, as markdown lines."
     meta, st = json.loads((run/"params.json").read_text()), json.loads((run/"status.json").read_text())
     out = [f"### Run `{run.name}`" + (" (the default)" if run.name == default else ""), "",
            f"Parameters: `{Path(meta.get('params_file', '?')).name}`" + (f", {st['seconds'] / 60:.1f} min" if st.get("seconds") else "") + ".", ""]
     tables = sorted((run/"tables").glob("*.md"), key=lambda f: (f.stat().st_mtime, f.name)) if (run/"tables").is_dir() else []
-    out += [x for t in tables for x in (t.read_text().strip(), "")] or ["This run saved no tables; its claims are in the first table.", ""]
+    out += [x for t in tables for x in (t.read_text().strip(), "")]
+    if not tables:                                                              # a run older than save_table: its metrics
+        out += ["This run saved no tables; its metrics, by key (`table/row/column`):", ""]
+        out += [x for name, df in metrics_tables(read_metrics(run/"metrics.json")).items() for x in (f"`{name}`", "", markdown_table(df.round(2)), "")]
     figs = sorted((run/"figures").glob("*.png")) if (run/"figures").is_dir() else []
     shown = [f for f in figs if run.name == default and root and (root/"figures"/f.name).exists()]
     out += [f"![{f.stem}](figures/{f.name})" for f in shown] + ([""] if shown else [])

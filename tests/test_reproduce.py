@@ -28,6 +28,9 @@ def demo_notebook(folder):
 
 def test_side_by_side_tables():
     import pandas as pd
+    mt = metrics_tables({"p/toy/erm/art": 50.0, "p/toy/erm/avg": 55.0, "p/toy/efdmix/art": 60.0, "p/bench/speedup": 2.0, "p/note": "x", "top": 1})
+    test_eq(sorted(mt), ["p", "p/toy"]); test_eq(mt["p/toy"].loc["efdmix", "art"], 60.0); assert pd.isna(mt["p/toy"].loc["efdmix", "avg"])
+    test_eq(mt["p"].loc["bench", "speedup"], 2.0)
     discover()
     with tempfile.TemporaryDirectory() as t:
         run = Path(t)/"10_efdm"/"efdm_toy"; run.mkdir(parents=True)
