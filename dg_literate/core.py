@@ -200,7 +200,7 @@ def save_fig(fig, # a matplotlib Figure
 def markdown_table(df) -> str:
     "A pandas DataFrame as a markdown table (index included when it carries information); floats to 2 decimals."
     import pandas as pd
-    if not isinstance(df.index, pd.RangeIndex) or df.index.name: df = df.reset_index()
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name: df = df.reset_index().rename(columns={"index": ""})
     fmt = lambda v: "" if v is None or (isinstance(v, float) and v != v) else f"{v:.2f}" if isinstance(v, float) else str(v)
     head = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

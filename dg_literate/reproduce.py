@@ -278,11 +278,14 @@ def metrics_tables(metrics:dict) -> dict:
 
 def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
     "One run's heading, parameter file and time, saved tables and figures, as markdown lines."
+    import pandas as pd
     meta, st = json.loads((run/"params.json").read_text()), json.loads((run/"status.json").read_text())
     out = [f"### Run `{run.name}`" + (" (the default)" if run.name == default else ""), "",
            f"Parameters: `{Path(meta.get('params_file', '?')).name}`" + (f", {st['seconds'] / 60:.1f} min" if st.get("seconds") else "") + ".", ""]
     tables = sorted((run/"tables").glob("*.md"), key=lambda f: (f.stat().st_mtime, f.name)) if (run/"tables").is_dir() else []
-    out += [x for t in tables for x in (t.read_text().strip(), "")]
+    for t in tables:                                                            # caption from the .md, numbers from the .csv
+        csv_ = t.with_suffix(".csv"); cap = t.read_text().split("\n\n")[0] if "\n\n" in t.read_text() else ""
+        out += [cap, "", markdown_table(pd.read_csv(csv_, index_col=0)) if csv_.exists() else t.read_text(), ""]
     if not tables:                                                              # a run older than save_table: its metrics
         out += ["This run saved no tables; its metrics, by key (`table/row/column`):", ""]
         out += [x for name, df in metrics_tables(read_metrics(run/"metrics.json")).items() for x in (f"`{name}`", "", markdown_table(df.round(2)), "")]

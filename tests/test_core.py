@@ -90,6 +90,7 @@ def test_save_table_writes_csv_and_markdown():
                 "accuracy (%)\n\n| method | acc | n |\n|---|---|---|\n| ERM | 61.23 | 3 |\n| EFDMix |  | 4 |\n")
         test_eq(pd.read_csv(Path(t)/"tables"/"demo.csv", index_col=0).loc["ERM", "n"], 3)
         test_eq(markdown_table(pd.DataFrame({"a": ["x"]})), "| a |\n|---|\n| x |\n")
+        test_eq(markdown_table(pd.DataFrame({"a": [1.0]}, index=["erm"])), "|  | a |\n|---|---|\n| erm | 1.00 |\n")   # unnamed index
 
 
 def test_hf_offline_respects_user_choice():
