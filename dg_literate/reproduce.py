@@ -378,6 +378,8 @@ def check_published(nbs:Path|str|None=None) -> list[str]:
             problems.append(f"{p.notebook}: published with parameters other than {p.params}'s; re-run and `dg-reproduce publish {key}`")
         changed = [i for i, c in out.items() if rec.get("cells", {}).get(i) != _md5(_src(c))]
         if changed: problems.append(f"{p.notebook}: {len(changed)} cell(s) changed since their outputs were published; re-publish")
+        lost = [i for i in rec.get("cells", {}) if i not in out]
+        if lost: problems.append(f"{p.notebook}: {len(lost)} published cell(s) lost their outputs; `dg-reproduce publish {key}`")
     return problems
 
 # %% ../nbs/90_reproduce.ipynb #5615bb77

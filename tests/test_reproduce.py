@@ -75,6 +75,8 @@ def test_publish_default_run_only():
             Path(t, "params", "demo.yaml").write_text("n: 4\n")
             nb["cells"][1]["source"] = "print('edited')"; path.write_text(json.dumps(nb))  # the code changed: stale outputs
             test_eq("changed since" in check_published(t)[0], True)
+            for c in nb["cells"]: c["outputs"] = []
+            path.write_text(json.dumps(nb)); test_eq("lost their outputs" in check_published(t)[-1], True)   # outputs cleared
             test_fail(lambda: publish_run("demo", t, f"{t}/runs", limit=10), contains="limit")
         finally: PAPERS.pop("demo", None)
     discover()
