@@ -307,7 +307,9 @@ def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSO
     "One grid job (a `Job.fn`): `train_df` on the job's sources, tested on its targets; synthetic snapshots saved beside."
     from dg_literate.toyldm import load_ldm
     ds, ldm_name, device, progress = shared
-    ldm = None if job["method"] == "erm" else _LDMS.get((ldm_name, str(device))) or _LDMS.setdefault((ldm_name, str(device)), load_ldm(ldm_name, device))
+    key = (ldm_name, str(device))
+    if job["method"] != "erm" and key not in _LDMS: _LDMS[key] = load_ldm(ldm_name, device)
+    ldm = None if job["method"] == "erm" else _LDMS[key]
     r = train_df(ds, job["sources"], job["targets"], DFConfig(**job["cfg"]), ldm, device, progress, ckpt=ckpt)
     if snaps := r.pop("snapshots"): torch.save(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))
     return dict(job, ldm=ldm_name, **r)

@@ -15,7 +15,7 @@ __all__ = ['PAPERS', 'SIDE_BY_SIDE', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper'
            'notebook_parameters', 'check_types', 'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs',
            'results_table', 'write_results', 'side_by_side', 'side_by_side_figure', 'metrics_tables',
            'results_document', 'published_outputs', 'publish_run', 'check_published', 'benchmarks', 'build_model',
-           'param_files', 'dry_run_all', 'time_left', 'progress_line', 'main']
+           'param_files', 'dry_run_all', 'time_left', 'progress_line', 'run_all', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -31,6 +31,7 @@ class Claim:
         if any(v is None or isinstance(v, (str, bool)) for v in vals): return None
         return vals[0] - vals[1] if len(vals) == 2 else vals[0]
 
+# %% ../nbs/90_reproduce.ipynb #7dcb87f8
 @dataclass
 class Paper:
     key: str                    # command-line name, e.g. "efdm"
@@ -42,6 +43,7 @@ class Paper:
     claims: list[Claim] = field(default_factory=list)
     minutes: float = 10.0       # the default run's expected minutes on 2 CPU cores (its budget share), for the progress line
 
+# %% ../nbs/90_reproduce.ipynb #9fc0429e
 PAPERS: dict[str, Paper] = {}
 
 def register_paper(paper:Paper) -> Paper:
@@ -49,12 +51,14 @@ def register_paper(paper:Paper) -> Paper:
     PAPERS[paper.key] = paper
     return paper
 
+# %% ../nbs/90_reproduce.ipynb #021def04
 def nbs_dir(nbs:Path|str|None=None) -> Path:
     root = repo_root()
     d = Path(nbs) if nbs else (root/"nbs" if root else None)
     if d is None or not d.is_dir(): raise FileNotFoundError("no nbs/ folder: run dg-reproduce inside a dg_literate checkout or pass --nbs")
     return d
 
+# %% ../nbs/90_reproduce.ipynb #d5afd642
 def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
     "Read the registry `nbs/params/papers.yaml` into `PAPERS` (no module is imported)."
     f = nbs_dir(nbs)/"params"/"papers.yaml"
@@ -75,10 +79,12 @@ def notebook_parameters(nb_path:Path|str) -> dict:
                          "keep '=' and quotes out of their comments")
     return params
 
+# %% ../nbs/90_reproduce.ipynb #e627e67b
 def _tag(params_file:str, overrides:dict) -> str:
     t = "_".join([Path(params_file).stem] + [f"{k}={v}" for k, v in sorted(overrides.items())])
     return re.sub(r"[^\w.=,+-]+", "-", t)[:120]
 
+# %% ../nbs/90_reproduce.ipynb #11a6f3d4
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
 
 def check_types(params:dict, # name -> value
@@ -93,12 +99,15 @@ def check_types(params:dict, # name -> value
             bad.append(f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}")
     if bad: raise TypeError("parameter value(s) of the wrong type, nothing was run:\n  " + "\n  ".join(bad))
 
+# %% ../nbs/90_reproduce.ipynb #c97ec3ee
 def _first_line(src:str) -> str:
     return next((l for l in src.splitlines() if l.strip() and not l.startswith("#|")), "").strip()
 
+# %% ../nbs/90_reproduce.ipynb #cbab64ca
 class RunFailed(RuntimeError):
     "A notebook cell raised during a reproduction run."
 
+# %% ../nbs/90_reproduce.ipynb #e07822da
 def without_test_cells(nb:Path|str, # a paper notebook
                        out:Path|str) -> Path: # where the copy goes
     "A copy of `nb` whose `#| pytest <name>` cells are stubs: `make test` runs them (nbdev_test, pytest); a reproduction need not."
@@ -109,6 +118,7 @@ def without_test_cells(nb:Path|str, # a paper notebook
             c.source = f"# test `{c.source.splitlines()[0][10:].strip()}`: run by `make test` (nbdev_test, pytest), skipped in reproductions"
     nbformat.write(book, str(out)); return Path(out)
 
+# %% ../nbs/90_reproduce.ipynb #2c16ecc3
 def run_paper(key:str, # registered paper key
               params_file:str|None=None, # YAML parameters (default: the paper's); resolved from cwd, then nbs/
               overrides:dict|None=None, # parameter values that win over the file
@@ -180,6 +190,7 @@ def _datasets(run:Path) -> list[str]:
     d = p.get("datasets") or p.get("dataset") or "toyworld"
     return [str(x) for x in (d if isinstance(d, list) else [d])]
 
+# %% ../nbs/90_reproduce.ipynb #edef7ddc
 def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path]:
     "The paper's finished run folders whose name matches a pattern of `tags` (default: all but smoke and dry runs)."
     folder, out = runs/Path(paper.notebook).stem, []
@@ -189,6 +200,7 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
         if (any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry"))): out.append(d)
     return out
 
+# %% ../nbs/90_reproduce.ipynb #d7348e92
 def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dict]:
     "Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every selected run."
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
@@ -203,11 +215,13 @@ def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dic
                                      paper_value=c.paper, unit=c.unit, setting=c.setting, metric=c.metric.replace("{dataset}", ds)))
     return rows
 
+# %% ../nbs/90_reproduce.ipynb #158dbf72
 def _fmt(v, signed:bool=False) -> str:
     if v is None: return "-"
     if not isinstance(v, float): return str(v)
     return f"{v:{'+' if signed else ''}.{2 if abs(v) < 1 else 1}f}"
 
+# %% ../nbs/90_reproduce.ipynb #f0f74ef4
 def write_results(rows:list[dict], runs:Path|str) -> str:
     "Write `results.md` and `results.csv` into `runs`; returns the markdown table."
     runs = Path(runs); runs.mkdir(parents=True, exist_ok=True)
@@ -239,13 +253,12 @@ def side_by_side(runs:Path|str) -> dict:
     "Per SIDE_BY_SIDE table, a DataFrame (rows x its domains + avg) from the papers' finished default runs; NaN where not run."
     import pandas as pd
     runs, out = Path(runs), {}
+    def default_metrics(p):                                                     # the paper's finished default run, or {}
+        sel = finished_runs(runs, p, [Path(p.params).stem]) if p else []
+        return read_metrics(sel[0]/"metrics.json") if sel else {}
+    metrics = {k: default_metrics(PAPERS.get(k)) for k in {paper for _, rows in SIDE_BY_SIDE.values() for paper, _, _ in rows}}
     for name, (doms, rows) in SIDE_BY_SIDE.items():
-        table = {}
-        for paper, row, key in rows:
-            p = PAPERS.get(paper)
-            run = runs/Path(p.notebook).stem/Path(p.params).stem if p else None
-            m = read_metrics(run/"metrics.json") if run and run in finished_runs(runs, p, [run.name]) else {}
-            table[row] = {d: m.get(key.format(d=d)) for d in doms}
+        table = {row: {d: metrics[paper].get(key.format(d=d)) for d in doms} for paper, row, key in rows}
         df = pd.DataFrame(table).T.astype(float); df["avg"] = df[list(doms)].mean(axis=1, skipna=False)
         df.insert(0, "paper", [paper for paper, _, _ in rows]); out[name] = df
     return out
@@ -276,6 +289,7 @@ def metrics_tables(metrics:dict) -> dict:
         tabs.setdefault("/".join(parts[:-2]), {}).setdefault(parts[-2], {})[parts[-1]] = v
     return {name: pd.DataFrame(rows).T for name, rows in tabs.items()}
 
+# %% ../nbs/90_reproduce.ipynb #d7c4a801
 def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
     "One run's heading, parameter file and time, saved tables and figures, as markdown lines."
     import pandas as pd
@@ -284,8 +298,9 @@ def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
            f"Parameters: `{Path(meta.get('params_file', '?')).name}`" + (f", {st['seconds'] / 60:.1f} min" if st.get("seconds") else "") + ".", ""]
     tables = sorted((run/"tables").glob("*.md"), key=lambda f: (f.stat().st_mtime, f.name)) if (run/"tables").is_dir() else []
     for t in tables:                                                            # caption from the .md, numbers from the .csv
-        csv_ = t.with_suffix(".csv"); cap = t.read_text().split("\n\n")[0] if "\n\n" in t.read_text() else ""
-        out += [cap, "", markdown_table(pd.read_csv(csv_, index_col=0)) if csv_.exists() else t.read_text(), ""]
+        text, csv_ = t.read_text(), t.with_suffix(".csv")
+        cap = text.split("\n\n")[0] if "\n\n" in text else ""
+        out += [cap, "", markdown_table(pd.read_csv(csv_, index_col=0)) if csv_.exists() else text, ""]
     if not tables:                                                              # a run older than save_table: its metrics
         out += ["This run saved no tables; its metrics, by key (`table/row/column`):", ""]
         out += [x for name, df in metrics_tables(read_metrics(run/"metrics.json")).items() for x in (f"`{name}`", "", markdown_table(df.round(2)), "")]
@@ -295,6 +310,7 @@ def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
     if len(figs) > len(shown): out += ["Figures in the run folder: " + ", ".join(f"`{f.name}`" for f in figs if f not in shown) + ".", ""]
     return out
 
+# %% ../nbs/90_reproduce.ipynb #74eb0f16
 def results_document(runs:Path|str, tags:list[str]|None=None) -> str:
     "RESULTS.md: the claims table, then every paper's finished runs (default first) with their tables and figures."
     runs, root = Path(runs), repo_root()
@@ -330,7 +346,7 @@ def published_outputs(outputs:list) -> list:
     for o in outputs:
         if o.get("output_type") == "stream" and o.get("name") == "stderr": continue
         if any("widget" in k for k in o.get("data", {})): continue              # a widget view (its text repr says nothing)
-        keep.append({k: v for k, v in o.items() if k != "execution_count"} | ({"execution_count": None} if "execution_count" in o else {}))
+        keep.append(dict(o, execution_count=None) if "execution_count" in o else o)
     return keep
 
 # %% ../nbs/90_reproduce.ipynb #publ0003
@@ -472,6 +488,20 @@ def _parser():
     m.add_argument("--out", help="destination folder (default: the package's weights/<model>)")
     return ap
 
+# %% ../nbs/90_reproduce.ipynb #runall01
+def run_all(nbs:Path|str|None, runs:Path, force:bool=False, smoke:bool=False) -> list[str]:
+    "Every registered paper with its defaults, a progress line before and after each; returns the papers that failed."
+    keys, done, failed, start = list(PAPERS), [], [], time.time()
+    for i, k in enumerate(keys):
+        left = [PAPERS[j].minutes for j in keys[i:]]
+        print(progress_line(i + 1, len(keys), k, None, time.time() - start, time_left(done, left)), flush=True)
+        t0 = time.time()
+        try: run_paper(k, force=force, smoke=smoke, nbs=nbs, runs=runs)
+        except RunFailed as e: print(f"dg-reproduce: {e}", file=sys.stderr); failed.append(k)
+        done.append((time.time() - t0, PAPERS[k].minutes))
+        print(progress_line(i + 1, len(keys), k, done[-1][0], time.time() - start, time_left(done, left[1:])), flush=True)
+    return failed
+
 # %% ../nbs/90_reproduce.ipynb #8e406155
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `dg-reproduce` console script."
@@ -507,17 +537,7 @@ def main(argv:list[str]|None=None) -> int:
                              args.nbs, runs, dry_run=args.dry_run)
         except (RunFailed, KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e: print(f"dg-reproduce: {e}", file=sys.stderr); return 1
         print(f"{args.paper}: done -> {out}"); print(json.dumps(read_metrics(out/"metrics.json"), indent=1)); return 0
-    failed = []
-    if args.cmd == "all":
-        keys, done, start = list(PAPERS), [], time.time()
-        for i, k in enumerate(keys):
-            left = [PAPERS[j].minutes for j in keys[i:]]
-            print(progress_line(i + 1, len(keys), k, None, time.time() - start, time_left(done, left)), flush=True)
-            t0 = time.time()
-            try: run_paper(k, force=args.force, smoke=args.smoke, nbs=args.nbs, runs=runs)
-            except RunFailed as e: print(f"dg-reproduce: {e}", file=sys.stderr); failed.append(k)
-            done.append((time.time() - t0, PAPERS[k].minutes))
-            print(progress_line(i + 1, len(keys), k, done[-1][0], time.time() - start, time_left(done, left[1:])), flush=True)
+    failed = run_all(args.nbs, runs, args.force, args.smoke) if args.cmd == "all" else []
     tags = getattr(args, "tag", None) or (["*_smoke"] if getattr(args, "smoke", False) else None)
     out = Path(getattr(args, "out", None) or ((repo_root() or Path.cwd())/"RESULTS.md" if not getattr(args, "smoke", False) else runs/"RESULTS.md"))
     out.write_text(results_document(runs, tags))
