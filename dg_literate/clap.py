@@ -17,10 +17,10 @@ __all__ = ['PAPER_VOCAB', 'TOY_VOCAB', 'STYLE_PARTS', 'IMAGE_SUFFIXES', 'ATTACKS
            'OFFICIAL_SETTINGS', 'SETTING_KEYS', 'Prompt', 'render_prompt', 'synthesize_prompts', 'PromptAugConfig',
            'augment_prompt', 'with_noise_slots', 'noise_tokens', 'noised_texts', 'encode_noised', 'ResMLP',
            'with_alpha', 'info_nce', 'clap_loss', 'CLAPConfig', 'FeatureViews', 'prompt_views', 'sample_batch',
-           'cached_batches', 'live_batches', 'train_clap', 'ImAugConfig', 'render_prompt_images', 'image_views',
-           'folder_prompt_images', 'generate_prompt_images', 'CLAP', 'linear_probe', 'pixel_preprocess', 'cw_loss',
-           'attack', 'prompt_features', 'zero_shot_table', 'prompt_robustness', 'search_alpha', 'dataset_setting',
-           'bench_clap']
+           'cached_batches', 'live_batches', 'train_clap', 'clap_job', 'clap_net', 'ImAugConfig',
+           'render_prompt_images', 'image_views', 'folder_prompt_images', 'generate_prompt_images', 'CLAP',
+           'linear_probe', 'pixel_preprocess', 'cw_loss', 'attack', 'prompt_features', 'zero_shot_table',
+           'prompt_robustness', 'search_alpha', 'dataset_setting', 'bench_clap']
 
 # %% ../nbs/30_clap.ipynb #62d97c25
 from .toyworld import ART_STYLES, IMAGE_TYPES, SIZES, COLORS
@@ -286,6 +286,20 @@ def train_clap(batches:Callable, # g -> (z, z_aug, z_class or None): `cached_bat
     else: log["best_step"] = len(log["loss"])
     log["seconds"] = time.time() - t0
     return net.eval(), log
+
+# %% ../nbs/30_clap.ipynb #clapjob2
+def clap_job(job:dict, # views (a key of `shared`), shared_view, and cfg (a CLAPConfig as JSON)
+             shared:dict, # views name -> `FeatureViews`
+             ckpt:Path) -> dict: # unused: a run of g is short
+    "One training run of $g$ as a `run_jobs` job: its log, and its weights as `tensors`."
+    fv, cfg = shared[job["views"]], CLAPConfig(**job["cfg"])
+    net, log = train_clap(cached_batches(fv, cfg.batch_size, job["shared_view"]), fv.z.shape[1], cfg, progress=False)
+    return dict(job=job, dim=fv.z.shape[1], log=log, tensors=net.state_dict())
+
+def clap_net(r:dict) -> ResMLP: # a finished `clap_job` result
+    "The trained network $g$ of a job's result."
+    net = ResMLP(r["dim"], CLAPConfig(**r["job"]["cfg"]).latent_dim)
+    net.load_state_dict(r["tensors"]); return net.eval()
 
 # %% ../nbs/30_clap.ipynb #be6737af
 @dataclass

@@ -4,14 +4,15 @@
 
 # %% ../nbs/08_launch.ipynb #lnch0003
 from __future__ import annotations
-import json, os, time
+import hashlib, json, os, re, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['LAUNCHERS', 'Job', 'write_json_atomic', 'read_finished', 'compute', 'run_jobs', 'toy_job', 'bench_launch']
+__all__ = ['LAUNCHERS', 'Job', 'job_key', 'write_json_atomic', 'write_result', 'read_finished', 'compute', 'run_jobs', 'toy_job',
+           'tensor_job', 'bench_launch']
 
 # %% ../nbs/08_launch.ipynb #lnch0006
 @dataclass
@@ -21,15 +22,31 @@ class Job:
     cfg: dict                        # the job's config: its result is a pure function of cfg and the grid's shared data
     check: Callable|None = None      # result -> None, raising if a finished result does not belong to cfg
 
+def job_key(name:str, cfg:dict) -> str:
+    "A result file's stem: `name` (made file-safe) and a hash of `cfg`, so another config never reads this result."
+    h = hashlib.md5(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9.+=-]+', '_', name)}-{h}"
+
 def write_json_atomic(f:Path, obj:dict):
     "Write `obj` as JSON to `f` through a temporary file and a rename, so `f` is never half-written."
     tmp = f.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(json.dumps(obj)); tmp.replace(f)
 
+def write_result(folder:Path, key:str, r:dict):
+    "Save a job's result: its `tensors` (if any) to `<key>.pt`, then the rest to `<key>.json`, which marks it finished."
+    r = dict(r); tensors = r.pop("tensors", None)
+    if tensors is not None:
+        import torch
+        tmp = folder/f"{key}.pt.{os.getpid()}.tmp"; torch.save(tensors, tmp); tmp.replace(folder/f"{key}.pt")
+    write_json_atomic(folder/f"{key}.json", r)
+
 def read_finished(folder:Path, job:Job) -> dict|None:
-    "The finished result of `job` in `folder`, checked against its config; None if it has not run."
+    "The finished result of `job` in `folder` (its tensors restored), checked against its config; None if it has not run."
     f = Path(folder)/f"{job.key}.json"
     if not f.exists(): return None
     r = json.loads(f.read_text())
+    if (t := f.with_suffix(".pt")).exists():
+        import torch
+        r["tensors"] = torch.load(t, weights_only=True)
     if job.check: job.check(r)
     return r
 
@@ -41,7 +58,7 @@ def compute(job:Job, shared:Any, folder:str) -> dict:
 LAUNCHERS = ("local", "ray")
 
 def _finish(folder:Path, job:Job, r:dict) -> dict:
-    write_json_atomic(folder/f"{job.key}.json", r); (folder/f"{job.key}.ckpt.pt").unlink(missing_ok=True)
+    write_result(folder, job.key, r); (folder/f"{job.key}.ckpt.pt").unlink(missing_ok=True)
     return r
 
 def run_jobs(jobs:list[Job], shared:Any=None, # data every job reads (e.g. a dataset); sent to Ray workers once
@@ -49,7 +66,7 @@ def run_jobs(jobs:list[Job], shared:Any=None, # data every job reads (e.g. a dat
              address:str|None=None, # Ray: a cluster address; None uses RAY_ADDRESS, else a local Ray
              num_gpus:float|None=None, # Ray: GPUs per job; None: 1 where CUDA is available, else 0
              retries:int=2, progress:bool=True, desc:str="jobs") -> list[dict]:
-    "Run every job not finished in `folder`, each result written atomically to `<key>.json`; returns all results in order."
+    "Run every job not finished in `folder`, each result written atomically to `<key>.json`; all results in order."
     if launcher not in LAUNCHERS: raise ValueError(f"unknown launcher {launcher!r}; one of {LAUNCHERS}")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     if len({j.key for j in jobs}) < len(jobs): raise ValueError("two jobs share a key: their results would overwrite each other")
@@ -88,6 +105,12 @@ def toy_job(cfg:dict, shared:Any, ckpt:Path) -> dict:
     rng, x = random.Random(cfg["seed"]), 0.0
     for _ in range(cfg["n"]): x += rng.gauss(0, 1) * (shared or 1)
     return dict(cfg=cfg, x=x)
+
+# %% ../nbs/08_launch.ipynb #lnch0017
+def tensor_job(cfg:dict, shared:Any, ckpt:Path) -> dict:
+    "A toy job whose result holds a tensor: a seeded (n,) normal draw, returned under `tensors`."
+    import torch
+    return dict(cfg=cfg, tensors=dict(x=torch.randn(cfg["n"], generator=torch.Generator().manual_seed(cfg["seed"]))))
 
 # %% ../nbs/08_launch.ipynb #lnch0015
 def bench_launch(n_jobs:int=8, # jobs in the grid

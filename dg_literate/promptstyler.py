@@ -16,7 +16,7 @@ from .clip import encode_text, token_id, text_tower
 __all__ = ['STYLE_PROMPT', 'STYLE_CONTENT_PROMPT', 'CONTENT_PROMPT', 'style_prompts', 'PromptStylerConfig',
            'style_diversity_loss', 'content_consistency_loss', 'prompt_loss', 'frozen', 'learn_style',
            'learn_style_vectors', 'style_content_features', 'arcface_logits', 'ArcFaceHead', 'train_classifier',
-           'PromptStyler', 'bench_promptstyler']
+           'PromptStyler', 'promptstyler_job', 'promptstyler_from', 'bench_promptstyler']
 
 # %% ../nbs/20_promptstyler.ipynb #98dc6a8d
 STYLE_PROMPT = "a {} style of a"                  # P_i^style, {} is the style word
@@ -237,6 +237,28 @@ class PromptStyler(nn.Module):
     def forward(self, images:torch.Tensor) -> torch.Tensor:
         "Logits (B,N) of preprocessed images (B,3,H,W): the text encoder is not used."
         return self.classify_features(F.normalize(self.clip_model.encode_image(images).float(), dim=-1))
+
+# %% ../nbs/20_promptstyler.ipynb #psjob002
+def promptstyler_job(job:dict, # classnames, seed and cfg (a PromptStylerConfig as JSON)
+                     shared:tuple, # (clip, {domain: (image features (n,d), labels (n,))})
+                     ckpt:Path) -> dict: # the style checkpoint (a job in progress resumes from it)
+    "One PromptStyler seed as a `run_jobs` job: fit, then accuracy (%) per domain; styles and head as `tensors`."
+    clip, F_img = shared
+    ps = PromptStyler.fit(clip.model, clip.tokenizer, job["classnames"], PromptStylerConfig(**job["cfg"]), ckpt=ckpt,
+                          progress=False)
+    acc = {d: (ps.classify_features(f).argmax(1).cpu() == y).float().mean().item() * 100 for d, (f, y) in F_img.items()}
+    keys = ("style_seconds", "feature_seconds", "classifier_seconds", "final_style_loss", "final_content_loss", "content_acc")
+    return dict(job=job, acc=acc, log={k: ps.log[k] for k in keys} | dict(n_features=len(ps.log["labels"])),
+                tensors=dict(styles=ps.styles.detach().cpu(), head=ps.head.weight.detach().cpu()))
+
+def promptstyler_from(clip_model, tokenizer, r:dict) -> PromptStyler: # a finished `promptstyler_job` result
+    "The fitted `PromptStyler` of a job's result; its K*N style-content features recomputed into `log`."
+    cfg, names, dev = PromptStylerConfig(**r["job"]["cfg"]), r["job"]["classnames"], next(clip_model.parameters()).device
+    styles = r["tensors"]["styles"].to(dev)
+    feats, labels = style_content_features(clip_model, tokenizer, names, styles, cfg)
+    head = ArcFaceHead(feats.shape[1], len(names), cfg.arc_s, cfg.arc_m).to(dev)
+    with torch.no_grad(): head.weight.copy_(r["tensors"]["head"])
+    return PromptStyler(clip_model, head, names, styles, dict(r["log"], features=feats, labels=labels))
 
 # %% ../nbs/20_promptstyler.ipynb #6dc00406
 def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (random init: only the cost matters)

@@ -8,19 +8,20 @@ import copy, dataclasses, math, os, random, shutil, time, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .clip import text_tower
 
 # %% auto #0
-__all__ = ['LEXNAMES', 'vision_forward', 'vision_tokens', 'text_forward', 'MultimodalPrompts', 'select_confident', 'avg_entropy',
-           'augmix', 'make_views', 'wordnet', 'class_prompts', 'ProxySource', 'proxy_source', 'Prototypes',
-           'class_prototypes', 'prototype_alignment_loss', 'prototype_discrimination_loss', 'draw_source_batch',
-           'source_discrimination_loss', 'promptalign_loss', 'source_token_stats', 'TTAConfig', 'freeze', 'confident',
-           'tpt_adapt', 'promptalign_adapt', 'meta_train_grad', 'meta_test_loss', 'promptsync_adapt', 'MaPLeConfig',
-           'maple_lr_at', 'train_maple', 'bench_promptsync']
+__all__ = ['LEXNAMES', 'TTA_METHODS', 'vision_forward', 'vision_tokens', 'text_forward', 'MultimodalPrompts', 'select_confident',
+           'avg_entropy', 'augmix', 'make_views', 'wordnet', 'class_prompts', 'ProxySource', 'proxy_source',
+           'Prototypes', 'class_prototypes', 'prototype_alignment_loss', 'prototype_discrimination_loss',
+           'draw_source_batch', 'source_discrimination_loss', 'promptalign_loss', 'source_token_stats', 'TTAConfig',
+           'freeze', 'confident', 'tpt_adapt', 'promptalign_adapt', 'meta_train_grad', 'meta_test_loss',
+           'promptsync_adapt', 'MaPLeConfig', 'maple_lr_at', 'train_maple', 'bench_promptsync', 'TTASetup',
+           'tta_method', 'adapt_logits', 'tta_chunk_job', 'run_tta']
 
 # %% ../nbs/40_promptsync.ipynb #760d91e4
 def vision_forward(visual, # open_clip VisionTransformer (model.visual)
@@ -557,3 +558,84 @@ def bench_promptsync(model_name:str="toyclip-vit", # a project-built ViT model, 
           f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* (k={reuse_every}) {res['PromptSync*_ms']:.0f} "
           f"({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)")
     return res
+
+# %% ../nbs/40_promptsync.ipynb #shard002
+TTA_METHODS = {"CLIP": ("none", False), "TPT": ("tpt", False), "MaPLe": ("none", True),   # name -> (adaptation,
+               "MaPLe + TPT": ("tpt", True), "PromptAlign": ("promptalign", True),        #   on the MaPLe prompts?)
+               "PromptSync": ("promptsync", True), "PromptSync*": ("promptsync", True)}
+
+@dataclass
+class TTASetup:
+    "What every test-time job reads: the frozen model, the prompts, the proxy source and the test images."
+    model: nn.Module                 # the frozen open_clip model
+    coop: MultimodalPrompts          # CLIP's and TPT's prompts (text context only)
+    class_tokens: torch.Tensor       # (C,L) tokenized class names
+    maple: dict                      # MaPLe seed -> (prompts, Prototypes, PromptAlign's source statistics)
+    source: ProxySource              # the labelled proxy source (PromptSync's meta-train batches)
+    images: dict                     # target domain -> list of raw test images (PIL)
+    classes: dict                    # target domain -> the class indices it predicts among (ImageNet-A/R: 200)
+    preprocess: Callable             # the model's image transform
+    scale: tuple = (0.08, 1.0)       # view crop area range
+    augmix: bool = False             # AugMix on the views
+
+def tta_method(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig) -> tuple[str, bool]:
+    "`method`'s (adaptation, on the MaPLe prompts?); refuses unknown methods and seeds, and PromptSync* without reuse."
+    if method not in TTA_METHODS: raise ValueError(f"unknown method {method!r}: one of {list(TTA_METHODS)}")
+    if (method == "PromptSync*") != (cfg.reuse_every > 0):
+        raise ValueError(f"{method} needs reuse_every {'> 0' if method == 'PromptSync*' else '= 0'} in its TTAConfig")
+    if TTA_METHODS[method][1] and seed not in s.maple:
+        raise ValueError(f"no MaPLe prompts for seed {seed}: trained {list(s.maple)}")
+    return TTA_METHODS[method]
+
+# %% ../nbs/40_promptsync.ipynb #shard003
+def adapt_logits(s:TTASetup, method:str, # a key of `TTA_METHODS`
+                 seed:int|None, # the MaPLe seed (methods on the MaPLe prompts)
+                 views:torch.Tensor, i:int, # (N,3,H,W) test image i's views, the original first
+                 cfg:TTAConfig, cache:dict|None=None) -> torch.Tensor: # PromptSync*'s cache, kept across images
+    "Test image i's logits (C,) under `method`: no adaptation, TPT, PromptAlign or PromptSync(*); prompts reset after."
+    adapt, on_maple = tta_method(s, method, seed, cfg)
+    p, protos, stats = s.maple[seed] if on_maple else (s.coop, None, None)
+    m, ct = s.model, s.class_tokens
+    if adapt == "tpt": return tpt_adapt(m, p, ct, views, cfg)
+    if adapt == "promptalign": return promptalign_adapt(m, p, ct, views, stats, cfg)
+    if adapt == "promptsync": return promptsync_adapt(m, p, ct, views, protos, s.source, i, cfg, cache)[0]
+    with torch.no_grad(): return p.logits(m, views[:1], ct)[0]
+
+# %% ../nbs/40_promptsync.ipynb #shard004
+def tta_chunk_job(job:dict, # method, seed, domain, start, stop, n_views, first, cfg (a TTAConfig as JSON)
+                  s:TTASetup, ckpt:Path) -> dict: # the shared setup; a checkpoint path (unused: a chunk is short)
+    "One job of `run_tta`: the predictions for test images [start, stop) of one domain, and the seconds they took."
+    cfg = TTAConfig(**(job["cfg"] | dict(pa_layers=tuple(job["cfg"]["pa_layers"]))))
+    dev = s.class_tokens.device
+    ims, sub, cache, preds, t = s.images[job["domain"]], torch.tensor(s.classes[job["domain"]]), {}, [], 0.0
+    for i in range(job["start"], job["stop"]):
+        t0 = time.perf_counter()                                               # views included, as TPT's timing
+        v = make_views(ims[i], s.preprocess, job["n_views"], s.scale, use_augmix=s.augmix, seed=i).to(dev)
+        logits = adapt_logits(s, job["method"], job["seed"], v[: job["first"] or None], i, cfg, cache)
+        preds.append(int(sub[logits.cpu()[sub].argmax()])); t += time.perf_counter() - t0
+    return dict(job=job, preds=preds, seconds=t)
+
+# %% ../nbs/40_promptsync.ipynb #shard005
+def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|str,
+            limit:int=0, # the first `limit` test images of each domain (0: all)
+            n_views:int=64, first:int=0, # views made per image; only the first `first` used (0: all)
+            chunk:int=64, # test images per job (a multiple of cfg.reuse_every)
+            launcher:str="local", address:str|None=None, # `run_jobs`: local, or Ray tasks
+            progress:bool=True) -> tuple[dict, float]: # domain -> predictions; seconds over all images
+    "`method`'s predictions on every target domain's test images, one `run_jobs` job per chunk of `chunk` images."
+    import json
+    from dg_literate.launch import Job, job_key, run_jobs
+    tta_method(s, method, seed, cfg)                                           # refuse a bad method before any job
+    if chunk < 1 or (cfg.reuse_every and chunk % cfg.reuse_every):
+        raise ValueError(f"chunk {chunk}: use a positive multiple of reuse_every {cfg.reuse_every} (a block in one job)")
+    jobs = []
+    for d, ims in s.images.items():
+        k = min(limit, len(ims)) if limit else len(ims)
+        for a in range(0, k, chunk):
+            job = json.loads(json.dumps(dict(method=method, seed=seed, domain=d, start=a, stop=min(a + chunk, k),
+                                             n_views=n_views, first=first, cfg=dataclasses.asdict(cfg))))
+            jobs.append(Job(job_key(f"{method}-{d}-{a}", job), tta_chunk_job, job))
+    res = run_jobs(jobs, s, folder, launcher, address, progress=progress, desc=f"{method} seed {seed}")
+    preds = {d: [] for d in s.images}
+    for j, r in zip(jobs, res): preds[j.cfg["domain"]] += r["preds"]
+    return preds, sum(r["seconds"] for r in res)

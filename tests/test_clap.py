@@ -135,6 +135,25 @@ def test_clap_training_on_cached_features():
     test_eq(log["stopped_at"], 60); test_eq(log["best_step"], 20)                # the first window, then 2 bad ones
 
 
+def test_clap_job_equals_training():
+    import tempfile
+    from dataclasses import asdict
+    from dg_literate.clip import load_clip
+    from dg_literate.launch import Job, run_jobs
+    from dg_literate.toyworld import CLASSES
+    c = load_clip("toyclip-tiny", device="cpu"); names = list(CLASSES)
+    fv = prompt_views(c.model, c.tokenizer, synthesize_prompts(names)[::8], names, n_views=2, progress=False)
+    cfg = CLAPConfig(steps=50, batch_size=7, lr=1e-3, check_every=10, patience=2, seed=3)
+    job = dict(views="CLAP", shared_view=True, cfg=asdict(cfg))
+    with tempfile.TemporaryDirectory() as t:
+        r, = run_jobs([Job("clap", clap_job, job)], {"CLAP": fv}, t, progress=False)
+        back, = run_jobs([Job("clap", clap_job, job)], {"CLAP": fv}, t, progress=False)     # read back from its files
+    net, log = train_clap(cached_batches(fv, 7, True), fv.z.shape[1], cfg, progress=False)
+    with torch.no_grad():
+        test_close(clap_net(back)(fv.z), net(fv.z), eps=1e-6); test_eq(back["log"]["loss"], log["loss"])
+        test_ne(clap_net(r)(fv.z), fv.z)                                          # trained: no longer the identity
+
+
 def test_imaug_image_sources():
     import tempfile
     from pathlib import Path

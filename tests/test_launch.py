@@ -22,6 +22,20 @@ def test_local_launcher_resumes():
         def other(r):
             if r["cfg"]["n"] != 5: raise ValueError("trained with another config")
         test_fail(lambda: run_jobs([Job("s0", toy_job, dict(seed=0, n=5), check=other)], 2.0, t), contains="another config")
+        test_eq(job_key("PromptSync* seed 0", dict(a=1, b=2)), job_key("PromptSync* seed 0", dict(b=2, a=1)))
+        test_ne(job_key("x", dict(a=1)), job_key("x", dict(a=2))); assert job_key("a b*/c", {}).startswith("a_b_c-")
+
+
+def test_tensors_beside_results():
+    import torch
+    with tempfile.TemporaryDirectory() as t:
+        jobs = [Job(f"t{s}", tensor_job, dict(seed=s, n=3)) for s in range(2)]
+        rs = run_jobs(jobs, None, t, progress=False)
+        test_eq(sorted(f.name for f in Path(t).iterdir()), ["t0.json", "t0.pt", "t1.json", "t1.pt"])
+        test_eq("tensors" in json.loads((Path(t)/"t0.json").read_text()), False)
+        back = run_jobs(jobs, None, t, progress=False)                              # read back: the same tensors
+        for r, b in zip(rs, back): test_eq(b["tensors"]["x"], r["tensors"]["x"]); test_eq(b["cfg"], r["cfg"])
+        test_ne(rs[0]["tensors"]["x"], rs[1]["tensors"]["x"])
 
 
 def test_ray_launcher_matches_local():

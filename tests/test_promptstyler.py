@@ -144,6 +144,28 @@ def test_promptstyler_end_to_end():
     test_close(ps(x), ps.classify_features(f), eps=1e-5)
 
 
+def test_promptstyler_job_and_rebuild():
+    import tempfile, torch.nn.functional as F
+    from dataclasses import asdict
+    from dg_literate.clip import load_clip
+    from dg_literate.launch import Job, run_jobs
+    from dg_literate.toyworld import CLASSES, ToyWorld
+    c = load_clip("toyclip-tiny", device="cpu")
+    x = torch.stack([c.preprocess(ToyWorld(7, seed=1).image("sketch", i)) for i in range(7)])
+    with torch.no_grad(): f = F.normalize(c.model.encode_image(x), dim=-1)
+    F_img = {"sketch": (f, torch.arange(7))}
+    job = dict(classnames=list(CLASSES), seed=0, cfg=asdict(PromptStylerConfig(n_styles=2, iters=3, epochs=2)))
+    with tempfile.TemporaryDirectory() as t:
+        r, = run_jobs([Job("s0", promptstyler_job, job)], (c, F_img), t, progress=False)
+        back, = run_jobs([Job("s0", promptstyler_job, job)], (c, F_img), t, progress=False)   # read back from its files
+    ps0 = PromptStyler.fit(c.model, c.tokenizer, list(CLASSES), PromptStylerConfig(n_styles=2, iters=3, epochs=2), progress=False)
+    test_close(r["tensors"]["styles"], ps0.styles, eps=1e-6); test_close(back["tensors"]["head"], ps0.head.weight, eps=1e-6)
+    test_close(r["acc"]["sketch"], (ps0.classify_features(f).argmax(1) == torch.arange(7)).float().mean().item() * 100)
+    ps1 = promptstyler_from(c.model, c.tokenizer, back)
+    test_close(ps1.classify_features(f), ps0.classify_features(f), eps=1e-5)
+    test_close(ps1.log["features"], ps0.log["features"], eps=1e-5); test_eq(ps1.log["labels"], ps0.log["labels"])
+
+
 def test_promptstyler_on_real_pacs_folder():
     from dg_literate.core import skip
     from dg_literate.clip import load_clip, image_features

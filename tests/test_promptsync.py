@@ -247,3 +247,33 @@ def test_maple_schedule_and_training():
     test_eq(len(losses), 3 * 2)
     assert any(not torch.allclose(a, b) for a, b in zip(p0, mp.parameters()))        # the prompts moved
     assert all(p.grad is None for p in c.model.parameters())                          # the model did not
+
+
+def test_promptsync_sharding():
+    import dataclasses, tempfile
+    from pathlib import Path
+    from dg_literate.clip import load_clip
+    from dg_literate.toyworld import CLASSES, ToyWorld
+    c = load_clip("toyclip-vit", device="cpu"); m = freeze(c.model); names = list(CLASSES)   # predictions vary by view
+    mp = MultimodalPrompts(m, c.tokenizer, n_ctx=2, depth=2, seed=0); ct = mp.class_tokens(names)
+    coop = MultimodalPrompts(m, c.tokenizer, n_ctx=4, depth=1, vision=False); w = ToyWorld(7, seed=5)
+    src = proxy_source([w.image("photo", i) for i in range(7)], torch.arange(7), c.preprocess, c.tokenizer,
+                       [[n] for n in names], n_views=2)
+    s = TTASetup(m, coop, ct, {0: (mp, class_prototypes(m, mp, src, 7), source_token_stats(m, mp, src.views, (0,)))},
+                 src, {"sketch": [w.image("sketch", i) for i in range(6)]}, {"sketch": list(range(7))}, c.preprocess)
+    cfg = TTAConfig(n_views=4, source_batch=4, pa_layers=(0,))
+    star = dataclasses.replace(cfg, reuse_every=2)
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        whole, _ = run_tta(s, "PromptSync*", 0, star, a, n_views=4, chunk=6, progress=False)
+        parts, _ = run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)
+        test_eq(parts, whole); test_eq(len(list(Path(b).glob("*.json"))), 3)        # three chunks, one file each
+        cache, lit = {}, []                                                          # the literal loop over the images
+        for i, im in enumerate(s.images["sketch"]):
+            v = make_views(im, c.preprocess, 4, seed=i)
+            lit.append(int(promptsync_adapt(m, mp, ct, v, s.maple[0][1], src, i, star, cache)[0].argmax()))
+        test_eq(whole["sketch"], lit)
+        test_eq(run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)[0], parts)   # read back
+        test_fail(lambda: run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=3), contains="multiple of reuse_every")
+        test_fail(lambda: run_tta(s, "PromptSync", 0, star, b, n_views=4), contains="reuse_every = 0")
+        test_fail(lambda: run_tta(s, "MaPLe", 1, cfg, b, n_views=4), contains="no MaPLe prompts for seed 1")
+        test_fail(lambda: run_tta(s, "TTA", 0, cfg, b, n_views=4), contains="unknown method")
