@@ -24,11 +24,27 @@ __all__ = ['PAPER_VOCAB', 'TOY_VOCAB', 'STYLE_PARTS', 'IMAGE_SUFFIXES', 'ATTACKS
 
 # %% ../nbs/30_clap.ipynb #62d97c25
 from .toyworld import ART_STYLES, IMAGE_TYPES, SIZES, COLORS
-PAPER_VOCAB = dict(art_style=("realistic", "impressionistic"),
-                   image_type=("painting", "sketch", "cartoon", "clipart", "photograph", "infograph", "mosaic art", "sculpture"),
-                   size=("large", "normal sized", "small"),
-                   color=("red", "blue", "green", "yellow", "purple", "orange", "black", "white", "brown", "multicolored"))
-TOY_VOCAB = dict(art_style=tuple(ART_STYLES), image_type=tuple(IMAGE_TYPES.values()), size=tuple(SIZES), color=tuple(COLORS))
+PAPER_VOCAB = dict(
+    art_style=("realistic", "impressionistic"),
+    image_type=(
+        "painting",
+        "sketch",
+        "cartoon",
+        "clipart",
+        "photograph",
+        "infograph",
+        "mosaic art",
+        "sculpture",
+    ),
+    size=("large", "normal sized", "small"),
+    color=("red", "blue", "green", "yellow", "purple", "orange", "black", "white", "brown", "multicolored"),
+)
+TOY_VOCAB = dict(
+    art_style=tuple(ART_STYLES),
+    image_type=tuple(IMAGE_TYPES.values()),
+    size=tuple(SIZES),
+    color=tuple(COLORS),
+)
 STYLE_PARTS = ("art_style", "image_type", "size", "color")     # the words an augmentation may delete
 
 class Prompt(NamedTuple):
@@ -55,8 +71,13 @@ def render_prompt(p:Prompt, drop:tuple=(), swap:bool=False) -> str:
 def synthesize_prompts(classnames:list[str], # the C class names
                        vocab:dict=TOY_VOCAB) -> list[Prompt]: # style words for each part
     "Every combination 'a {art style} {image type} of a {size} {color} {class}': C x 2 x 8 x 3 x 10 prompts."
-    return [Prompt(y, c, a, t, s, col) for y, c in enumerate(classnames)
-            for t, s, a, col in itertools.product(vocab["image_type"], vocab["size"], vocab["art_style"], vocab["color"])]
+    return [
+        Prompt(y, c, a, t, s, col)
+        for y, c in enumerate(classnames)
+        for t, s, a, col in itertools.product(
+            vocab["image_type"], vocab["size"], vocab["art_style"], vocab["color"]
+        )
+    ]
 
 # %% ../nbs/30_clap.ipynb #2b2c5b5e
 @dataclass
@@ -153,8 +174,13 @@ def info_nce(x:torch.Tensor, # $x$, (B,d) first views
     x, y = F.normalize(x, dim=-1), F.normalize(y, dim=-1)
     B = len(x)
     eye = torch.eye(B, dtype=torch.bool, device=x.device)
-    s_xy, s_xx, s_yy = x @ y.T / tau, (x @ x.T / tau).masked_fill(eye, -math.inf), (y @ y.T / tau).masked_fill(eye, -math.inf)
-    logits = torch.cat([torch.cat([s_xy, s_xx], 1), torch.cat([s_yy, s_xy.T], 1)])     # (2B,2B): rows x_i then y_i
+    s_xy, s_xx, s_yy = (
+        x @ y.T / tau,
+        (x @ x.T / tau).masked_fill(eye, -math.inf),
+        (y @ y.T / tau).masked_fill(eye, -math.inf),
+    )
+    # (2B,2B): rows x_i then y_i
+    logits = torch.cat([torch.cat([s_xy, s_xx], 1), torch.cat([s_yy, s_xy.T], 1)])
     return F.cross_entropy(logits, torch.arange(2 * B, device=x.device))
 
 def clap_loss(z:torch.Tensor, # $g(z_t)$, (B,d) prompts
@@ -192,7 +218,12 @@ class FeatureViews(NamedTuple):
 @torch.no_grad()
 def _encode(model, tokenizer, texts, batch_size=512):
     dev = next(model.parameters()).device
-    return torch.cat([encode_text(model, tokenizer(texts[i:i + batch_size]).to(dev)).float().cpu() for i in range(0, len(texts), batch_size)])
+    return torch.cat(
+        [
+            encode_text(model, tokenizer(texts[i : i + batch_size]).to(dev)).float().cpu()
+            for i in range(0, len(texts), batch_size)
+        ]
+    )
 
 # %% ../nbs/30_clap.ipynb #4020a7a6
 def prompt_views(model, tokenizer, # a frozen open_clip model and its tokenizer
@@ -204,12 +235,19 @@ def prompt_views(model, tokenizer, # a frozen open_clip model and its tokenizer
     z = _encode(model, tokenizer, [render_prompt(p) for p in prompts], batch_size)                 # (P,d)
     views = []
     for _ in tqdm(range(n_views), desc="encode augmented views", disable=not progress, mininterval=10):
-        texts = noised_texts([augment_prompt(p, aug, rng) for p in prompts], aug, rng)   # shared: one position for view v
-        noise = noise_tokens(model, aug, len(texts), gen) if aug.noise_len else None      # shared: one draw for view v
+        # shared: one position for view v
+        texts = noised_texts([augment_prompt(p, aug, rng) for p in prompts], aug, rng)
+        # shared: one draw for view v
+        noise = noise_tokens(model, aug, len(texts), gen) if aug.noise_len else None
         views.append(torch.cat([encode_noised(model, tokenizer, texts[i:i + batch_size], aug, gen,
                                               None if noise is None else noise[i:i + batch_size]).cpu()
                                 for i in range(0, len(texts), batch_size)]))
-    return FeatureViews(z, torch.stack(views, 1), torch.tensor([p.label for p in prompts]), _encode(model, tokenizer, list(classnames)))
+    return FeatureViews(
+        z,
+        torch.stack(views, 1),
+        torch.tensor([p.label for p in prompts]),
+        _encode(model, tokenizer, list(classnames)),
+    )
 
 # %% ../nbs/30_clap.ipynb #4a655ada
 def _by_class(labels:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,7 +264,7 @@ def sample_batch(by_class:tuple[torch.Tensor, torch.Tensor], B:int, g:torch.Gene
     table, counts = by_class
     C = len(counts)
     cls = torch.randperm(C, generator=g)[:B] if B <= C else torch.randint(C, (B,), generator=g)   # (B,)
-    return table[cls, (torch.rand(len(cls), generator=g) * counts[cls]).long()]                  # one sample of each
+    return table[cls, (torch.rand(len(cls), generator=g) * counts[cls]).long()]  # one sample of each
 
 # %% ../nbs/30_clap.ipynb #0f71826e
 def cached_batches(fv:FeatureViews, B:int,
@@ -236,21 +274,25 @@ def cached_batches(fv:FeatureViews, B:int,
     def batch(g:torch.Generator):
         i = sample_batch(by_class, B, g)
         v = torch.randint(fv.views.shape[1], (B,), generator=g)
-        if shared_view: v = v[:1].expand(B)                                   # the batch shares view v's noise draw and position
+        if shared_view: v = v[:1].expand(B)  # the batch shares view v's noise draw and position
         return fv.z[i], fv.views[i, v], (fv.z_class[fv.labels[i]] if fv.z_class is not None else None)
     return batch
 
 # %% ../nbs/30_clap.ipynb #a52d6208
-def live_batches(model, tokenizer, prompts:list[Prompt], classnames:list[str], aug:PromptAugConfig, B:int) -> Callable:
+def live_batches(
+    model, tokenizer, prompts: list[Prompt], classnames: list[str], aug: PromptAugConfig, B: int
+) -> Callable:
     "The official path: every step encodes the batch's prompts, fresh augmented views and class names through CLIP."
     by_class = _by_class(torch.tensor([p.label for p in prompts]))
     def batch(g:torch.Generator):
         i = sample_batch(by_class, B, g)
-        torch.randint(1, (B,), generator=g)                                      # keep the generator in step with `cached_batches`
+        torch.randint(1, (B,), generator=g)  # keep the generator in step with `cached_batches`
         rng = random.Random(int(torch.randint(2**31, (1,), generator=g)))
         ps = [prompts[j] for j in i.tolist()]
         z = _encode(model, tokenizer, [render_prompt(p) for p in ps])
-        z_aug = encode_noised(model, tokenizer, noised_texts([augment_prompt(p, aug, rng) for p in ps], aug, rng), aug, g).cpu()
+        z_aug = encode_noised(
+            model, tokenizer, noised_texts([augment_prompt(p, aug, rng) for p in ps], aug, rng), aug, g
+        ).cpu()
         return z, z_aug, _encode(model, tokenizer, [classnames[p.label] for p in ps])
     return batch
 
@@ -269,16 +311,17 @@ def train_clap(batches:Callable, # g -> (z, z_aug, z_class or None): `cached_bat
     for step in bar:
         z, z_aug, z_c = batches(g)
         if z_c is not None:
-            gz, ga, gc = net(torch.cat([z, z_aug, z_c])).split(len(z))           # one forward for the three (B,d)
+            gz, ga, gc = net(torch.cat([z, z_aug, z_c])).split(len(z))  # one forward for the three (B,d)
             l1, l2 = clap_loss(gz, ga, gc, cfg.tau, cfg.tau_c, cfg.lam); loss = l1 + l2
             log["prompt_term"].append(l1.item()); log["content_term"].append(l2.item())
         else: loss = info_nce(*net(torch.cat([z, z_aug])).split(len(z)), cfg.tau_img)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         log["loss"].append(loss.item())
-        if cfg.check_every and step % cfg.check_every == 0:                    # early stopping (official EarlyStopping)
+        if cfg.check_every and step % cfg.check_every == 0:  # early stopping (official EarlyStopping)
             window = sum(log["loss"][-cfg.check_every:]) / cfg.check_every
             bar.set_postfix(loss=f"{window:.3f}", refresh=False)
-            if window < best - cfg.delta: best, bad, best_state, log["best_step"] = window, 0, copy.deepcopy(net.state_dict()), step
+            if window < best - cfg.delta:
+                best, bad, best_state, log["best_step"] = window, 0, copy.deepcopy(net.state_dict()), step
             else:
                 bad += 1
                 if bad >= cfg.patience: log["stopped_at"] = step; break
@@ -293,7 +336,9 @@ def clap_job(job:dict, # views (a key of `shared`), shared_view, and cfg (a CLAP
              ckpt:Path) -> dict: # unused: a run of g is short
     "One training run of $g$ as a `run_jobs` job: its log, and its weights as `tensors`."
     fv, cfg = shared[job["views"]], CLAPConfig(**job["cfg"])
-    net, log = train_clap(cached_batches(fv, cfg.batch_size, job["shared_view"]), fv.z.shape[1], cfg, progress=False)
+    net, log = train_clap(
+        cached_batches(fv, cfg.batch_size, job["shared_view"]), fv.z.shape[1], cfg, progress=False
+    )
     return dict(job=job, dim=fv.z.shape[1], log=log, tensors=net.state_dict())
 
 def clap_net(r:dict) -> ResMLP: # a finished `clap_job` result
@@ -322,7 +367,9 @@ def render_prompt_images(prompts:list[Prompt], # prompts with the toy world's vo
         f = sample_factors(world_seed, dom, idx, size)
         f["cls"] = torch.tensor([CLASSES.index(prompts[i].cls) for i in idx])
         for k, words in (("color", list(COLORS)), ("size", list(SIZES)), ("art", list(ART_STYLES))):
-            f[k] = torch.tensor([words.index(getattr(prompts[i], "art_style" if k == "art" else k)) for i in idx])
+            f[k] = torch.tensor(
+                [words.index(getattr(prompts[i], "art_style" if k == "art" else k)) for i in idx]
+            )
         out[idx] = render(f, dom, size)
     return out
 
@@ -336,13 +383,28 @@ def image_views(model, preprocess, # a frozen open_clip model and its eval trans
     import torchvision.transforms as T
     torch.manual_seed(seed)
     S = min(images[0].size)
-    jitter = T.Compose([T.RandomResizedCrop(S, scale=aug.crop, ratio=(1.0, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                        T.ColorJitter(brightness=aug.brightness, hue=aug.hue)])
+    jitter = T.Compose(
+        [
+            T.RandomResizedCrop(
+                S, scale=aug.crop, ratio=(1.0, 1.0), interpolation=T.InterpolationMode.BICUBIC, antialias=True
+            ),
+            T.ColorJitter(brightness=aug.brightness, hue=aug.hue),
+        ]
+    )
     dev = next(model.parameters()).device
-    enc = lambda ims: torch.cat([model.encode_image(torch.stack([preprocess(im) for im in ims[i:i + batch_size]]).to(dev)).float().cpu()
-                                 for i in range(0, len(ims), batch_size)])
+    enc = lambda ims: torch.cat(
+        [
+            model.encode_image(torch.stack([preprocess(im) for im in ims[i : i + batch_size]]).to(dev))
+            .float()
+            .cpu()
+            for i in range(0, len(ims), batch_size)
+        ]
+    )
     z = enc(images)
-    views = [enc([jitter(im) for im in images]) for _ in tqdm(range(n_views), desc="encode augmented images", disable=not progress, mininterval=10)]
+    views = [
+        enc([jitter(im) for im in images])
+        for _ in tqdm(range(n_views), desc="encode augmented images", disable=not progress, mininterval=10)
+    ]
     return FeatureViews(z, torch.stack(views, 1), torch.as_tensor(labels), None)
 
 # %% ../nbs/30_clap.ipynb #imgsrc02
@@ -353,10 +415,16 @@ def folder_prompt_images(folder:Path|str, # <folder>/<class>/<image>, class fold
     "Im.Aug's images of the prompts from a local folder (e.g. Stable Diffusion's renders), one subfolder per class."
     from PIL import Image
     folder, key = Path(folder), lambda n: n.replace("_", " ").lower()
-    if not folder.is_dir(): raise FileNotFoundError(f"imaug_images: no folder {folder}; give <folder>/<class>/<image> or ldm:NAME")
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"imaug_images: no folder {folder}; give <folder>/<class>/<image> or ldm:NAME"
+        )
     subs = {key(d.name): d for d in folder.iterdir() if d.is_dir()}
     missing = [c for c in classnames if key(c) not in subs]
-    if missing: raise ValueError(f"{folder} has no images of {missing}: expected one subfolder per class of {list(classnames)}")
+    if missing:
+        raise ValueError(
+            f"{folder} has no images of {missing}: expected one subfolder per class of {list(classnames)}"
+        )
     ims, ys = [], []
     for y, c in enumerate(classnames):
         files = sorted(f for f in subs[key(c)].iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
@@ -370,7 +438,9 @@ def generate_prompt_images(ldm, # an LDM from `load_ldm` (toy LDM or Stable Diff
                            progress:bool=True) -> torch.Tensor: # uint8 (P,3,R,R) at the LDM's resolution
     "One image per prompt: the LDM's img2img at strength 1 from a gray image, i.e. text-to-image."
     R, g, out = ldm.resolution, torch.Generator().manual_seed(seed), []
-    for i in tqdm(range(0, len(prompts), batch), desc="generate Im.Aug images", disable=not progress, mininterval=10):
+    for i in tqdm(
+        range(0, len(prompts), batch), desc="generate Im.Aug images", disable=not progress, mininterval=10
+    ):
         texts = [render_prompt(p) for p in prompts[i:i + batch]]
         gray = torch.full((len(texts), 3, R, R), 128, dtype=torch.uint8)
         out.append(ldm.img2img(gray, texts, strength=1.0, steps=steps, generator=g).cpu())
@@ -384,7 +454,9 @@ class CLAP(nn.Module):
                  alpha:float|None=None): # inference weight; None keeps `net.alpha`
         super().__init__()
         self.clip_model = clip_model
-        self.net = (with_alpha(net, alpha) if alpha is not None else net).to(next(clip_model.parameters()).device)
+        self.net = (with_alpha(net, alpha) if alpha is not None else net).to(
+            next(clip_model.parameters()).device
+        )
     def encode_image(self, images:torch.Tensor, normalize:bool=True) -> torch.Tensor: # (B,3,H,W) preprocessed
         f = self.net(self.clip_model.encode_image(images).float())                 # (B,d)
         return F.normalize(f, dim=-1) if normalize else f
@@ -421,7 +493,8 @@ def linear_probe(f:torch.Tensor, # (N,d) L2-normalized features
             opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item())
         ave = sum(losses) / len(losses)
         if log is not None: log.append(ave)
-        if ave < best - delta: best, best_state = ave, copy.deepcopy(head.state_dict())   # official: saves best.pth
+        # official: saves best.pth
+        if ave < best - delta: best, best_state = ave, copy.deepcopy(head.state_dict())
         else:
             bad += 1                                                  # official: the count is never reset
             if bad >= patience: break
@@ -433,7 +506,8 @@ def pixel_preprocess(preprocess) -> tuple[Callable, Callable]:
     "Split an open_clip eval transform into (PIL -> pixels in [0,1], pixels -> model input)."
     import torchvision.transforms as T
     ts = list(preprocess.transforms)
-    if not isinstance(ts[-1], T.Normalize): raise ValueError("the transform does not end with Normalize; cannot attack in pixel space")
+    if not isinstance(ts[-1], T.Normalize):
+        raise ValueError("the transform does not end with Normalize; cannot attack in pixel space")
     return T.Compose(ts[:-1]), ts[-1]
 
 # %% ../nbs/30_clap.ipynb #f4c2e634
@@ -456,17 +530,20 @@ def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
            mean=None, std=None) -> torch.Tensor: # the model's normalization (3 values each), for space="normalized"
     "The official L-inf attacks: sign-gradient ascent, projected to the eps-ball and to [0,1], in pixel or normalized space."
     if space == "normalized":
-        if mean is None or std is None: raise ValueError("space='normalized' needs the model's normalization: mean=..., std=...")
+        if mean is None or std is None:
+            raise ValueError("space='normalized' needs the model's normalization: mean=..., std=...")
         m, s = (torch.as_tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in (mean, std))
-        u = attack(lambda v: logits_fn(v * s + m), (x - m) / s, y, kind, eps, generator, steps)   # (B,3,H,W), in [0,1]
-        return u * s + m                                                       # back to pixels: what the model saw
+        # (B,3,H,W), in [0,1]
+        u = attack(lambda v: logits_fn(v * s + m), (x - m) / s, y, kind, eps, generator, steps)
+        return u * s + m  # back to pixels: what the model saw
     if space != "pixel": raise ValueError(f"space {space!r}: 'pixel' or 'normalized'")
     if kind not in ATTACKS: raise ValueError(f"unknown attack {kind!r}; one of {list(ATTACKS)}")
     own, loss_kind = ATTACKS[kind]
     steps = own if own == 1 or steps is None else steps
     step = eps if steps == 1 else eps / 10
-    xa = x.clone()                                                            # FGSM starts at x itself (unclamped, official)
-    if steps > 1: xa = (x + (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device) * eps).clamp(0, 1)   # random start
+    xa = x.clone()  # FGSM starts at x itself (unclamped, official)
+    # random start
+    if steps > 1: xa = (x + (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device) * eps).clamp(0, 1)
     for _ in range(steps):
         xa.requires_grad_(True)
         logits = logits_fn(xa)
@@ -495,7 +572,11 @@ def zero_shot_table(g:nn.Module, # the network after both encoders (`nn.Identity
                     images:dict, # domain -> (raw image features (N,d), labels (N,))
                     prompts:dict) -> dict: # `prompt_features`
     "Zero-shot accuracy (%) per prompt kind and domain: argmax of cos(g(f_I), g(f_T)); NC averaged over its draws."
-    def acc(W, f, y): return ((F.normalize(g(f), dim=-1) @ F.normalize(g(W), dim=-1).T).argmax(1) == y).float().mean().item() * 100
+    def acc(W, f, y):
+        return (
+            (F.normalize(g(f), dim=-1) @ F.normalize(g(W), dim=-1).T).argmax(1) == y
+        ).float().mean().item() * 100
+
     def mean(v): return sum(v) / len(v)
     return {k: {d: mean([acc(W, f, y) for W in prompts[k]]) if k == "NC" else acc(prompts[k], f, y)
                 for d, (f, y) in images.items()} for k in ("C", "PC", "CP", "NC")}
@@ -503,8 +584,12 @@ def zero_shot_table(g:nn.Module, # the network after both encoders (`nn.Identity
 def prompt_robustness(avg:dict) -> dict: # prompt kind -> accuracy averaged over the domains
     "The paper's robustness numbers: ZS(C/PC/CP/NC), range R and std over C/PC/CP, and the drop ZS(C) - ZS(NC)."
     fixed = torch.tensor([float(avg[k]) for k in ("C", "PC", "CP")], dtype=torch.float64)
-    return {**{f"ZS({k})": float(avg[k]) for k in ("C", "PC", "CP", "NC")}, "R": (fixed.max() - fixed.min()).item(),
-            "std": fixed.std(unbiased=False).item(), "drop_NC": float(avg["C"]) - float(avg["NC"])}
+    return {
+        **{f"ZS({k})": float(avg[k]) for k in ("C", "PC", "CP", "NC")},
+        "R": (fixed.max() - fixed.min()).item(),
+        "std": fixed.std(unbiased=False).item(),
+        "drop_NC": float(avg["C"]) - float(avg["NC"]),
+    }
 
 # %% ../nbs/30_clap.ipynb #98dc18e7
 ALPHA_GRID = tuple(10 ** e for e in (-1.5, -1.0, -0.5, 0.0, 1.0, 1.5, 2.0))   # search_alpha.py's scale_list
@@ -515,7 +600,7 @@ def search_alpha(score:Callable[[float], float], # alpha -> validation score, e.
     seen = {a: score(a) for a in grid}
     k = max(range(len(grid)), key=lambda i: seen[grid[i]])
     left, right = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    for _ in range(refine if len(grid) > 1 else 0):                              # search_alpha.py's binary_search
+    for _ in range(refine if len(grid) > 1 else 0):  # search_alpha.py's binary_search
         for a in (left, right): seen.setdefault(a, score(a))
         if seen[left] < seen[right]: left = 0.5 * (left + right)
         else: right = 0.5 * (left + right)
@@ -535,7 +620,10 @@ def dataset_setting(cfg:CLAPConfig, aug:PromptAugConfig,
     "A dataset's settings row applied to the run's configuration: (CLAPConfig, PromptAugConfig, fixed alpha or None)."
     row = dict(row or {})
     unknown = sorted(set(row) - set(SETTING_KEYS))
-    if unknown: raise ValueError(f"unknown CLAP setting(s) {unknown}: a row of dataset_settings may set {list(SETTING_KEYS)}")
+    if unknown:
+        raise ValueError(
+            f"unknown CLAP setting(s) {unknown}: a row of dataset_settings may set {list(SETTING_KEYS)}"
+        )
     alpha, noise = row.pop("alpha", None), row.pop("noise_len", None)
     aug = aug if noise is None else dataclasses.replace(aug, noise_len=int(noise))
     return dataclasses.replace(cfg, **row), aug, (None if alpha is None else float(alpha))
@@ -564,20 +652,32 @@ def bench_clap(model_name:str="toyclip", # a project-built model, or an open_cli
     prompts, names = synthesize_prompts(list(classnames), vocab)[::prompt_stride], list(classnames)
     cfg = CLAPConfig(steps=steps, check_every=0)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    res = dict(model=model_name, device=str(device), steps=steps, n_prompts=len(prompts), n_views=n_views, threads=torch.get_num_threads())
+    res = dict(
+        model=model_name,
+        device=str(device),
+        steps=steps,
+        n_prompts=len(prompts),
+        n_views=n_views,
+        threads=torch.get_num_threads(),
+    )
     sync(); t0 = time.perf_counter()
     fv = prompt_views(model, tok, prompts, names, n_views=n_views, progress=False); sync()
     res["cache_s"] = time.perf_counter() - t0
     d = fv.z.shape[1]
-    train_clap(cached_batches(fv, cfg.batch_size), d, CLAPConfig(steps=5, check_every=0), progress=False)      # warm-up
-    for name, batches in (("live", live_batches(model, tok, prompts, names, PromptAugConfig(), cfg.batch_size)),
-                          ("cached", cached_batches(fv, cfg.batch_size))):
+    # warm-up
+    train_clap(cached_batches(fv, cfg.batch_size), d, CLAPConfig(steps=5, check_every=0), progress=False)
+    for name, batches in (
+        ("live", live_batches(model, tok, prompts, names, PromptAugConfig(), cfg.batch_size)),
+        ("cached", cached_batches(fv, cfg.batch_size)),
+    ):
         sync(); t0 = time.perf_counter(); train_clap(batches, d, cfg, progress=False); sync()
         res[f"{name}_step_ms"] = (time.perf_counter() - t0) / steps * 1e3
     res["speedup_per_step"] = res["live_step_ms"] / res["cached_step_ms"]
-    msg = (f"CLAP training, {model_name} on {device}: re-encoding every step {res['live_step_ms']:.2f} ms/step, cached features "
-           f"{res['cached_step_ms']:.3f} ms/step -> {res['speedup_per_step']:.1f}x faster per step; the cache ({len(prompts)} prompts "
-           f"x {1 + n_views} encodings) took {res['cache_s']:.1f} s")
+    msg = (
+        f"CLAP training, {model_name} on {device}: re-encoding every step {res['live_step_ms']:.2f} ms/step, cached features "
+        f"{res['cached_step_ms']:.3f} ms/step -> {res['speedup_per_step']:.1f}x faster per step; the cache ({len(prompts)} prompts "
+        f"x {1 + n_views} encodings) took {res['cache_s']:.1f} s"
+    )
     if full:
         sync(); t0 = time.perf_counter()
         _, log = train_clap(cached_batches(fv, cfg.batch_size), d, CLAPConfig(), progress=False); sync()
@@ -585,8 +685,10 @@ def bench_clap(model_name:str="toyclip", # a project-built model, or an open_cli
         res["full_with_cache_s"] = res["full_train_s"] + res["cache_s"]
         res["full_live_estimate_s"] = res["live_step_ms"] * res["full_steps"] / 1e3
         res["speedup_full"] = res["full_live_estimate_s"] / res["full_with_cache_s"]
-        msg += (f"; a full CLAP run ({res['full_steps']} steps, early stopping) took {res['full_train_s']:.1f} s of training, "
-                f"{res['full_with_cache_s']:.1f} s with the cache, against ~{res['full_live_estimate_s']:.0f} s re-encoding "
-                f"(per-step time x steps) -> {res['speedup_full']:.1f}x")
+        msg += (
+            f"; a full CLAP run ({res['full_steps']} steps, early stopping) took {res['full_train_s']:.1f} s of training, "
+            f"{res['full_with_cache_s']:.1f} s with the cache, against ~{res['full_live_estimate_s']:.0f} s re-encoding "
+            f"(per-step time x steps) -> {res['speedup_full']:.1f}x"
+        )
     print(msg)
     return res

@@ -36,7 +36,9 @@ def _shipped(name:str) -> Callable[[], Path]:
     return folder
 
 # %% ../nbs/01_clip.ipynb #fb0c4077
-LOCAL_MODELS: dict[str, Callable[[], Path]] = {n: _shipped(n) for n in ("toyclip", "toyclip-vit", "toyclip-tiny")}
+LOCAL_MODELS: dict[str, Callable[[], Path]] = {
+    n: _shipped(n) for n in ("toyclip", "toyclip-vit", "toyclip-tiny")
+}
 
 def register_local_model(name:str, # the name users pass to `load_clip`, e.g. "toyclip"
                          build:Callable[[], Path]): # returns an open_clip local-dir folder, building it if needed
@@ -51,12 +53,16 @@ def register_model_config(name:str, cfg:dict) -> None:
     if name not in open_clip.list_models(): open_clip.add_model_config(d/f"{name}.json")
 
 # %% ../nbs/01_clip.ipynb #9d7339c9
-def save_local_dir(model:torch.nn.Module, folder:Path|str, model_cfg:dict, preprocess_cfg:dict|None=None) -> Path:
+def save_local_dir(
+    model: torch.nn.Module, folder: Path | str, model_cfg: dict, preprocess_cfg: dict | None = None
+) -> Path:
     "Write `model` in open_clip's local-dir format: `open_clip_config.json` + `open_clip_pytorch_model.bin`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     cfg = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg or {}}
     (folder/"open_clip_config.json").write_text(json.dumps(cfg, indent=1))
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder/"open_clip_pytorch_model.bin")
+    torch.save(
+        {k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / "open_clip_pytorch_model.bin"
+    )
     return folder
 
 # %% ../nbs/01_clip.ipynb #9c79ddd9
@@ -68,11 +74,13 @@ def _weights_help(name, pretrained, err) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
     why = "the Hugging Face hub is unreachable (offline mode)" if offline else "the download failed"
     arch = name if not name.startswith("hf-hub:") else "ARCH"
-    return (f"No weights for open_clip model {name!r} (pretrained={pretrained!r}): they are not in the local cache and {why}.\n"
-            f"Pass weights from disk instead:\n"
-            f"  load_clip({arch!r}, pretrained='/path/to/open_clip_pytorch_model.bin')   # a checkpoint file\n"
-            f"  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded hub repo\n"
-            f"or set HF_HUB_OFFLINE=0 on a machine with network access. (open_clip said: {str(err)[:300]})")
+    return (
+        f"No weights for open_clip model {name!r} (pretrained={pretrained!r}): they are not in the local cache and {why}.\n"
+        f"Pass weights from disk instead:\n"
+        f"  load_clip({arch!r}, pretrained='/path/to/open_clip_pytorch_model.bin')   # a checkpoint file\n"
+        f"  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded hub repo\n"
+        f"or set HF_HUB_OFFLINE=0 on a machine with network access. (open_clip said: {str(err)[:300]})"
+    )
 
 # %% ../nbs/01_clip.ipynb #86bcd415
 def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
@@ -81,11 +89,19 @@ def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
     if pretrained and Path(pretrained).is_file():
         if any(k in msg for k in ("size mismatch", "Missing key", "Unexpected key", "state_dict")):
             lines = [l.strip() for l in msg.splitlines() if l.strip()][:4]
-            return ValueError(f"{pretrained} is not a checkpoint of open_clip {name!r} (another architecture?): " + " | ".join(lines)[:600])
-        return ValueError(f"{pretrained} could not be read as a checkpoint (a torch .pt/.bin/.pth or .safetensors file with "
-                          f"open_clip's state_dict): {type(e).__name__}: {first}")
-    missing = isinstance(e, (FileNotFoundError, ConnectionError, OSError)) or any(k in msg.lower() for k in ("offline", "not found", "connection", "resolve"))
-    if (pretrained or name.startswith("hf-hub:")) and missing: return WeightsNotFound(_weights_help(name, pretrained, e))
+            return ValueError(
+                f"{pretrained} is not a checkpoint of open_clip {name!r} (another architecture?): "
+                + " | ".join(lines)[:600]
+            )
+        return ValueError(
+            f"{pretrained} could not be read as a checkpoint (a torch .pt/.bin/.pth or .safetensors file with "
+            f"open_clip's state_dict): {type(e).__name__}: {first}"
+        )
+    missing = isinstance(e, (FileNotFoundError, ConnectionError, OSError)) or any(
+        k in msg.lower() for k in ("offline", "not found", "connection", "resolve")
+    )
+    if (pretrained or name.startswith("hf-hub:")) and missing:
+        return WeightsNotFound(_weights_help(name, pretrained, e))
     return e
 
 # %% ../nbs/01_clip.ipynb #2bdd7fe9
@@ -98,32 +114,44 @@ def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/
     "Load any CLIP-like model through open_clip, failing fast with instructions when weights are missing."
     import open_clip
     if name in LOCAL_MODELS:
-        if pretrained: raise ValueError(f"{name!r} is a project-built model; it takes no `pretrained` argument")
+        if pretrained:
+            raise ValueError(f"{name!r} is a project-built model; it takes no `pretrained` argument")
         name = f"local-dir:{LOCAL_MODELS[name]()}"
     if name.startswith("local-dir:"):
         d = Path(name[len("local-dir:"):]).expanduser()
         if not (d/"open_clip_config.json").is_file():
-            raise FileNotFoundError(f"{d} is not an open_clip local-dir folder: it needs open_clip_config.json and weights "
-                                    f"(written by `save_local_dir`, or a hub repository downloaded on another machine)")
+            raise FileNotFoundError(
+                f"{d} is not an open_clip local-dir folder: it needs open_clip_config.json and weights "
+                f"(written by `save_local_dir`, or a hub repository downloaded on another machine)"
+            )
         ckpts = sorted(d.glob("*.bin")) + sorted(d.glob("*.safetensors")) + sorted(d.glob("*.pth"))
-        if not ckpts: raise FileNotFoundError(f"{d} has open_clip_config.json but no weights (*.bin, *.safetensors, *.pth)")
+        if not ckpts:
+            raise FileNotFoundError(
+                f"{d} has open_clip_config.json but no weights (*.bin, *.safetensors, *.pth)"
+            )
         name, key = f"local-dir:{d}", "local-dir:" + ";".join(_file_key(c) for c in ckpts)
     elif name.startswith("hf-hub:"):
         hf_offline_defaults(); key = name
     else:
         if name not in open_clip.list_models():
             close = difflib.get_close_matches(name, open_clip.list_models(), n=5)
-            raise ValueError(f"unknown open_clip model {name!r}; close matches: {close} (see open_clip.list_models())")
+            raise ValueError(
+                f"unknown open_clip model {name!r}; close matches: {close} (see open_clip.list_models())"
+            )
         if pretrained and Path(pretrained).expanduser().is_file():
             pretrained = str(Path(pretrained).expanduser()); key = f"{name}|{_file_key(pretrained)}"
         elif pretrained:
             tags = open_clip.list_pretrained_tags_by_model(name)
             if pretrained not in tags:
-                if any(c in pretrained for c in "/\\.") : raise FileNotFoundError(f"checkpoint file not found: {pretrained}")
-                raise ValueError(f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}; tags: {tags}")
+                if any(c in pretrained for c in "/\\."):
+                    raise FileNotFoundError(f"checkpoint file not found: {pretrained}")
+                raise ValueError(
+                    f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}; tags: {tags}"
+                )
             hf_offline_defaults(); key = f"{name}|{pretrained}"
-        else: key = f"{name}|random-init"
-    device = torch.device(resolve_device(str(device) if device else ""))      # 'cuda' without CUDA: refused here
+        else:
+            key = f"{name}|random-init"
+    device = torch.device(resolve_device(str(device) if device else ""))  # 'cuda' without CUDA: refused here
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, device=device, precision=precision, cache_dir=cache_dir, **kwargs)
@@ -142,8 +170,11 @@ def text_tower(model) -> _TextTower:
     "The parts of an open_clip text transformer (`CLIP` keeps them on the model, `CustomTextCLIP` in `.text`)."
     t = getattr(model, "text", model)
     if not hasattr(t, "token_embedding") or not hasattr(t, "transformer"):
-        raise NotImplementedError(f"encode_text needs an open_clip text transformer; {type(t).__name__} (e.g. a HF text tower) is not supported")
-    if getattr(t, "cls_emb", None) is not None: raise NotImplementedError("CoCa-style text towers (cls_emb) are not supported")
+        raise NotImplementedError(
+            f"encode_text needs an open_clip text transformer; {type(t).__name__} (e.g. a HF text tower) is not supported"
+        )
+    if getattr(t, "cls_emb", None) is not None:
+        raise NotImplementedError("CoCa-style text towers (cls_emb) are not supported")
     own = t is not model
     return _TextTower(t.token_embedding, t.positional_embedding, t.transformer, t.ln_final, t.text_projection,
                       getattr(t, "attn_mask", None), (t.pool_type if own else model.text_pool_type),
@@ -232,21 +263,30 @@ def encode_images(model, # an open_clip model
                   normalize:bool=True, progress:bool=True) -> tuple[torch.Tensor, torch.Tensor]:
     "Image features (N, d) and labels (N,) of a dataset, on the CPU."
     device = torch.device(device) if device else next(model.parameters()).device
-    dl = data if isinstance(data, torch.utils.data.DataLoader) else torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=num_workers)
+    dl = (
+        data
+        if isinstance(data, torch.utils.data.DataLoader)
+        else torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=num_workers)
+    )
     feats, labels = [], []
     for b in tqdm(dl, desc="encode images", disable=not progress, leave=False):
         x, y = (b[0], b[1]) if isinstance(b, (list, tuple)) else (b, torch.full((len(b),), -1))
         f = model.encode_image(x.to(device))
-        feats.append((F.normalize(f, dim=-1) if normalize else f).float().cpu()); labels.append(torch.as_tensor(y))
+        feats.append((F.normalize(f, dim=-1) if normalize else f).float().cpu())
+        labels.append(torch.as_tensor(y))
     return torch.cat(feats), torch.cat(labels)
 
 # %% ../nbs/01_clip.ipynb #f1c5c088
-def image_features(clip:LoadedCLIP, dataset, refresh:bool=False, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+def image_features(
+    clip: LoadedCLIP, dataset, refresh: bool = False, **kwargs
+) -> tuple[torch.Tensor, torch.Tensor]:
     "`encode_images` through the disk cache when `dataset` has a `cache_key` (which must cover its transform)."
     ck = getattr(dataset, "cache_key", None)
     run = lambda: encode_images(clip.model, dataset, **kwargs)
     if ck is None: return run()
-    return cached({"model": clip.key, "data": ck, "normalize": kwargs.get("normalize", True)}, run, refresh=refresh)
+    return cached(
+        {"model": clip.key, "data": ck, "normalize": kwargs.get("normalize", True)}, run, refresh=refresh
+    )
 
 # %% ../nbs/01_clip.ipynb #42a797f5
 @torch.no_grad()
@@ -274,16 +314,27 @@ def bench_text_truncation(model_name:str="ViT-B-16", # open_clip architecture (r
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = {"full": [], "truncated": []}
     with torch.no_grad():
-        full, short = encode_text(model, tokens, truncate=False), encode_text(model, tokens, truncate=True)  # warm-up
+        # warm-up
+        full, short = encode_text(model, tokens, truncate=False), encode_text(model, tokens, truncate=True)
         for _ in range(reps):
             for k, tr in (("full", False), ("truncated", True)):
                 sync(); t0 = time.perf_counter(); encode_text(model, tokens, truncate=tr); sync()
                 times[k].append(time.perf_counter() - t0)
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    res = dict(model=model_name, device=str(device), batch=batch, context_full=tokens.shape[1],
-               context_truncated=int(tokens.argmax(-1).max()) + 1, full_s=med["full"], truncated_s=med["truncated"],
-               speedup=med["full"] / med["truncated"], max_abs_diff=float((full - short).abs().max()))
-    print(f"encode_text {model_name} batch {batch} on {device}: full context {res['context_full']} tokens {med['full']*1e3:.1f} ms, "
-          f"truncated to {res['context_truncated']} tokens {med['truncated']*1e3:.1f} ms -> {res['speedup']:.1f}x faster, "
-          f"max |diff| {res['max_abs_diff']:.2e}")
+    res = dict(
+        model=model_name,
+        device=str(device),
+        batch=batch,
+        context_full=tokens.shape[1],
+        context_truncated=int(tokens.argmax(-1).max()) + 1,
+        full_s=med["full"],
+        truncated_s=med["truncated"],
+        speedup=med["full"] / med["truncated"],
+        max_abs_diff=float((full - short).abs().max()),
+    )
+    print(
+        f"encode_text {model_name} batch {batch} on {device}: full context {res['context_full']} tokens {med['full']*1e3:.1f} ms, "
+        f"truncated to {res['context_truncated']} tokens {med['truncated']*1e3:.1f} ms -> {res['speedup']:.1f}x faster, "
+        f"max |diff| {res['max_abs_diff']:.2e}"
+    )
     return res

@@ -46,7 +46,10 @@ def repo_root(start:Path|str|None=None) -> Path|None:
 
 def cache_dir(*parts:str) -> Path:
     "A folder under the project cache (`DG_LITERATE_CACHE`, else XDG cache), created on demand."
-    base = os.environ.get("DG_LITERATE_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"dg_literate"
+    base = (
+        os.environ.get("DG_LITERATE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dg_literate"
+    )
     d = Path(base).joinpath(*parts); d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -85,7 +88,11 @@ def write_manifest(folder:Path|str, # the finished weight folder
                    **meta) -> dict: # build facts to record (config, device, seconds, ...)
     "Write `MANIFEST.json`: the SHA-256 of every other file in `folder`, plus `meta`."
     folder = Path(folder)
-    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "MANIFEST.json"}
+    files = {
+        p.relative_to(folder).as_posix(): _sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "MANIFEST.json"
+    }
     man = dict(files=files, **meta)
     (folder/"MANIFEST.json").write_text(json.dumps(man, indent=1, sort_keys=True, default=str))
     return man
@@ -93,15 +100,29 @@ def write_manifest(folder:Path|str, # the finished weight folder
 _VERIFIED = {}
 def shipped_weights(name:str) -> Path:
     "The checked folder of shipped model `name`; `ShippedWeightsError` (naming the build command) if missing or corrupt."
-    folder = weights_root()/name; fix = f"rebuild it with `dg-reproduce build {name}` (CPU or CUDA; the notebook records the time)"
+    folder = weights_root() / name
+    fix = f"rebuild it with `dg-reproduce build {name}` (CPU or CUDA; the notebook records the time)"
     man = folder/"MANIFEST.json"
     if not man.is_file(): raise ShippedWeightsError(f"no shipped weights for {name!r} in {folder}: {fix}")
     files = json.loads(man.read_text())["files"]
-    key = (str(folder), tuple((f, (folder/f).stat().st_mtime_ns, (folder/f).stat().st_size) if (folder/f).exists() else (f,) for f in files))
+    key = (
+        str(folder),
+        tuple(
+            (
+                (f, (folder / f).stat().st_mtime_ns, (folder / f).stat().st_size)
+                if (folder / f).exists()
+                else (f,)
+            )
+            for f in files
+        ),
+    )
     if _VERIFIED.get(name) == key: return folder
     for f, h in files.items():
         if not (folder/f).is_file(): raise ShippedWeightsError(f"{name}: {folder/f} is missing: {fix}")
-        if _sha256(folder/f) != h: raise ShippedWeightsError(f"{name}: {folder/f} is corrupt (SHA-256 differs from MANIFEST.json): {fix}")
+        if _sha256(folder / f) != h:
+            raise ShippedWeightsError(
+                f"{name}: {folder/f} is corrupt (SHA-256 differs from MANIFEST.json): {fix}"
+            )
     _VERIFIED[name] = key
     return folder
 
@@ -115,7 +136,8 @@ def shrink_for_test(ns:dict, # the notebook's `globals()`
 
 def _shrink(ns:dict, small:dict, who:str, label:str, keep:set=frozenset()):
     "Overwrite the parameters in `ns` named in `small` (except `keep`) and print what changed."
-    if missing := [k for k in small if k not in ns]: raise KeyError(f"{who}: {missing} are not parameters of this notebook")
+    if missing := [k for k in small if k not in ns]:
+        raise KeyError(f"{who}: {missing} are not parameters of this notebook")
     small = {k: v for k, v in small.items() if k not in keep}
     changes = {k: (ns[k], v) for k, v in small.items() if ns[k] != v}
     ns.update(small)
@@ -146,7 +168,8 @@ def resolve_device(device:str="") -> str:
     import torch
     if not device: return str(default_device())
     try: dev = torch.device(device)
-    except RuntimeError as e: raise ValueError(f"device {device!r} is not a torch device: use cpu, cuda or cuda:N ({e})") from None
+    except RuntimeError as e:
+        raise ValueError(f"device {device!r} is not a torch device: use cpu, cuda or cuda:N ({e})") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} was asked for, but this machine has no usable CUDA device "
@@ -158,7 +181,8 @@ def resolve_device(device:str="") -> str:
 # %% ../nbs/00_core.ipynb #450944ba
 def _jsonable(v):
     import numpy as np, torch
-    if isinstance(v, (torch.Tensor, np.ndarray, np.generic)): v = v.item() if np.ndim(v) == 0 else np.asarray(v).tolist()
+    if isinstance(v, (torch.Tensor, np.ndarray, np.generic)):
+        v = v.item() if np.ndim(v) == 0 else np.asarray(v).tolist()
     if isinstance(v, float) and not np.isfinite(v): return None
     return v
 
@@ -178,7 +202,8 @@ def write_metrics(metrics:dict, # flat {key: number|str|bool}
     merged = read_metrics(p)
     for k, v in metrics.items():
         v = _jsonable(v)
-        if not isinstance(v, (int, float, str, bool, type(None))): raise TypeError(f"metric {k!r}: {type(v).__name__} is not a JSON scalar")
+        if not isinstance(v, (int, float, str, bool, type(None))):
+            raise TypeError(f"metric {k!r}: {type(v).__name__} is not a JSON scalar")
         merged[prefix + k] = v
     p.write_text(json.dumps(merged, indent=1, sort_keys=True))
     return merged
@@ -193,18 +218,27 @@ def save_fig(fig, # a matplotlib Figure
     if publish and not tiny_run() and os.environ.get("DG_LITERATE_PUBLISH") != "0":
         root = repo_root()
         if root is None: print(f"save_fig: no repository found, {name}.png not published")
-        else: (root/"figures").mkdir(exist_ok=True); fig.savefig(root/"figures"/f"{name}.png", dpi=dpi, bbox_inches="tight")
+        else:
+            (root/"figures").mkdir(exist_ok=True); fig.savefig(root/"figures"/f"{name}.png", dpi=dpi, bbox_inches="tight")
     return out
 
 # %% ../nbs/00_core.ipynb #svtab002
 def markdown_table(df) -> str:
     "A pandas DataFrame as a markdown table (index included when it carries information); floats to 2 decimals."
     import pandas as pd
-    if not isinstance(df.index, pd.RangeIndex) or df.index.name: df = df.reset_index().rename(columns={"index": ""})
-    fmt = lambda v: "" if v is None or (isinstance(v, float) and v != v) else f"{v:.2f}" if isinstance(v, float) else str(v)
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name:
+        df = df.reset_index().rename(columns={"index": ""})
+    fmt = lambda v: (
+        ""
+        if v is None or (isinstance(v, float) and v != v)
+        else f"{v:.2f}" if isinstance(v, float) else str(v)
+    )
     head = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(rows + ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]) + "\n"
+    return (
+        "\n".join(rows + ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)])
+        + "\n"
+    )
 
 def save_table(df, # a pandas DataFrame, as displayed
                name:str, # file stem, e.g. "efdm_lodo"
@@ -222,13 +256,17 @@ def hub_reachable(timeout:float=2.0) -> bool:
     global _HUB_REACHABLE
     if _HUB_REACHABLE is None:
         url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-        try: socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close(); _HUB_REACHABLE = True
-        except OSError: _HUB_REACHABLE = False
+        try:
+            socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+            _HUB_REACHABLE = True
+        except OSError:
+            _HUB_REACHABLE = False
     return _HUB_REACHABLE
 
 def hf_offline_defaults() -> bool:
     "Switch huggingface_hub to offline mode unless the hub is reachable or the user chose; returns offline."
-    if "HF_HUB_OFFLINE" in os.environ: offline = os.environ["HF_HUB_OFFLINE"].lower() in ("1", "true", "yes", "on")
+    if "HF_HUB_OFFLINE" in os.environ:
+        offline = os.environ["HF_HUB_OFFLINE"].lower() in ("1", "true", "yes", "on")
     else:
         offline = not hub_reachable()
         if offline: os.environ["HF_HUB_OFFLINE"] = "1"
@@ -236,7 +274,8 @@ def hf_offline_defaults() -> bool:
         try:
             import huggingface_hub.constants as C
             C.HF_HUB_OFFLINE = True   # the module read the variable at import time
-        except ImportError: pass
+        except ImportError:
+            pass
     return offline
 
 # %% ../nbs/00_core.ipynb #7868488b
@@ -257,15 +296,20 @@ def _test_source(nb_path:Path, cells, module:str|None) -> str|None:
         if "pytest_setup" in d: setup.append(c.source)
         if "pytest" in d:
             name = (d["pytest"] or [""])[0]
-            if not name.isidentifier(): raise ValueError(f"{nb_path.name}: '#| pytest {name}' needs a test name that is an identifier")
+            if not name.isidentifier():
+                raise ValueError(
+                    f"{nb_path.name}: '#| pytest {name}' needs a test name that is an identifier"
+                )
             tests.append((name, c.source))
     if not tests: return None
     names = [n for n, _ in tests]
-    if dup := {n for n in names if names.count(n) > 1}: raise ValueError(f"{nb_path.name}: duplicate test names {dup}")
+    if dup := {n for n in names if names.count(n) > 1}:
+        raise ValueError(f"{nb_path.name}: duplicate test names {dup}")
     out = [_HEADER.format(nb=f"nbs/{nb_path.name}")]
     if module: out.append(f"from dg_literate.{module} import *\n")
     out += [s.rstrip() + "\n" for s in setup]
-    for n, s in tests: out.append(f"\ndef test_{n}():\n" + textwrap.indent(s.rstrip() or "pass", "    ") + "\n")
+    for n, s in tests:
+        out.append(f"\ndef test_{n}():\n" + textwrap.indent(s.rstrip() or "pass", "    ") + "\n")
     return "\n".join(out)
 
 # %% ../nbs/00_core.ipynb #4e6b1fb3
@@ -278,7 +322,14 @@ def export_tests(nbs_path:Path|str|None=None, # notebooks folder (default: the p
     dest.mkdir(exist_ok=True); written = []
     for nb in sorted(nbs_path.glob("[0-9]*.ipynb")):
         proc = NBProcessor(nb, procs=[], rm_directives=True); proc.process()
-        mod = next((c.directives_["default_exp"][0] for c in proc.nb.cells if "default_exp" in (getattr(c, "directives_", {}) or {})), None)
+        mod = next(
+            (
+                c.directives_["default_exp"][0]
+                for c in proc.nb.cells
+                if "default_exp" in (getattr(c, "directives_", {}) or {})
+            ),
+            None,
+        )
         src = _test_source(nb, proc.nb.cells, mod)
         out = dest/f"test_{mod or nb.stem}.py"
         if src is None:

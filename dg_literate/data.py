@@ -41,23 +41,63 @@ class DatasetSpec:
 
 _GDRIVE = "https://drive.google.com/uc?id="
 _VISDA = "http://csr.bu.edu/ftp/visda/2019/multi-source/"
-SPECS = {s.name: s for s in [
-    DatasetSpec("PACS", "PACS", ("art_painting", "cartoon", "photo", "sketch"),
-                ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person"), 7,
-                (Source(_GDRIVE + "1JFr8f805nMUelQWWmfnJR3y4_SYoN5Pd", "PACS.zip", extracted="kfold"),),
-                counts={"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929},
-                url="https://domaingeneralization.github.io/"),
-    DatasetSpec("VLCS", "VLCS", ("Caltech101", "LabelMe", "SUN09", "VOC2007"),
-                ("bird", "car", "chair", "dog", "person"), 5,
-                (Source(_GDRIVE + "1skwblH1_okBwxWxmRsp9_qi15hyPpxg8", "VLCS.tar.gz"),)),
-    DatasetSpec("OfficeHome", "office_home", ("Art", "Clipart", "Product", "Real World"), None, 65,
-                (Source(_GDRIVE + "1uY0pj7oFsjMxRwaD3Sxy0jgel0fsYXLC", "office_home.zip", extracted="OfficeHomeDataset_10072016"),),
-                url="https://www.hemanthdv.org/officeHomeDataset.html"),
-    DatasetSpec("DomainNet", "domain_net", ("clipart", "infograph", "painting", "quickdraw", "real", "sketch"), None, 345,
-                tuple(Source(_VISDA + p, p.split("/")[-1]) for p in ["groundtruth/clipart.zip", "infograph.zip",
-                      "groundtruth/painting.zip", "quickdraw.zip", "real.zip", "sketch.zip"]),
-                url="http://ai.bu.edu/M3SDA/"),
-]}
+SPECS = {
+    s.name: s
+    for s in [
+        DatasetSpec(
+            "PACS",
+            "PACS",
+            ("art_painting", "cartoon", "photo", "sketch"),
+            ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person"),
+            7,
+            (Source(_GDRIVE + "1JFr8f805nMUelQWWmfnJR3y4_SYoN5Pd", "PACS.zip", extracted="kfold"),),
+            counts={"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929},
+            url="https://domaingeneralization.github.io/",
+        ),
+        DatasetSpec(
+            "VLCS",
+            "VLCS",
+            ("Caltech101", "LabelMe", "SUN09", "VOC2007"),
+            ("bird", "car", "chair", "dog", "person"),
+            5,
+            (Source(_GDRIVE + "1skwblH1_okBwxWxmRsp9_qi15hyPpxg8", "VLCS.tar.gz"),),
+        ),
+        DatasetSpec(
+            "OfficeHome",
+            "office_home",
+            ("Art", "Clipart", "Product", "Real World"),
+            None,
+            65,
+            (
+                Source(
+                    _GDRIVE + "1uY0pj7oFsjMxRwaD3Sxy0jgel0fsYXLC",
+                    "office_home.zip",
+                    extracted="OfficeHomeDataset_10072016",
+                ),
+            ),
+            url="https://www.hemanthdv.org/officeHomeDataset.html",
+        ),
+        DatasetSpec(
+            "DomainNet",
+            "domain_net",
+            ("clipart", "infograph", "painting", "quickdraw", "real", "sketch"),
+            None,
+            345,
+            tuple(
+                Source(_VISDA + p, p.split("/")[-1])
+                for p in [
+                    "groundtruth/clipart.zip",
+                    "infograph.zip",
+                    "groundtruth/painting.zip",
+                    "quickdraw.zip",
+                    "real.zip",
+                    "sketch.zip",
+                ]
+            ),
+            url="http://ai.bu.edu/M3SDA/",
+        ),
+    ]
+}
 
 # %% ../nbs/02_data.ipynb #4c7d18e4
 def md5sum(path:Path|str, chunk:int=1<<20) -> str:
@@ -80,7 +120,8 @@ def download_and_verify(url:str, # http(s)://, file:// or a Google Drive uc?id= 
     part = f.with_name(f.name + ".part")
     if url.startswith("https://drive.google.com/"):
         try: import gdown
-        except ImportError: raise RuntimeError(f"{url} is a Google Drive link: `pip install gdown` to download it, or download it by hand into {dest}") from None
+        except ImportError:
+            raise RuntimeError(f"{url} is a Google Drive link: `pip install gdown` to download it, or download it by hand into {dest}") from None
         gdown.download(url, str(part), quiet=False)
     else:
         with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as out, \
@@ -120,20 +161,35 @@ def check_counts(spec:DatasetSpec, folder:Path) -> None:
     "Raise if a domain's image count differs from the spec's known count."
     for d, n in (spec.counts or {}).items():
         got = sum(len(_images(c)) for c in (folder/d).iterdir() if c.is_dir()) if (folder/d).is_dir() else 0
-        if got != n: raise ValueError(f"{spec.name}/{d}: {got} images, expected {n}: incomplete or wrong download at {folder}")
+        if got != n:
+            raise ValueError(
+                f"{spec.name}/{d}: {got} images, expected {n}: incomplete or wrong download at {folder}"
+            )
 
 # %% ../nbs/02_data.ipynb #1982a788
 class DomainDataset:
     "Images from several domains sharing one label set: `items[domain] = [(item, label), ...]`."
-    def __init__(self, name:str, domains:list[str], classes:list[str], items:dict[str, list], key:str|None=None,
-                 domain_classes:dict[str, list[int]]|None=None): # per domain, the classes it has (default: all)
+    def __init__(
+        self,
+        name: str,
+        domains: list[str],
+        classes: list[str],
+        items: dict[str, list],
+        key: str | None = None,
+        domain_classes: dict[str, list[int]] | None = None,
+    ):  # per domain, the classes it has (default: all)
         self.name, self.domains, self.classes, self.items = name, list(domains), list(classes), items
         self.key, self.domain_classes = key or name, domain_classes or {}
+
     def classes_of(self, domain:str) -> list[int]:
         "Indices of the classes `domain` has: all, except in datasets such as ImageNet-A/R (200 of ImageNet's 1000)."
         return self.domain_classes.get(self.check_domain(domain), list(range(len(self.classes))))
     def __repr__(self):
-        return f"{type(self).__name__}({self.name}: " + ", ".join(f"{d} {len(self.items[d])}" for d in self.domains) + f"; {len(self.classes)} classes)"
+        return (
+            f"{type(self).__name__}({self.name}: "
+            + ", ".join(f"{d} {len(self.items[d])}" for d in self.domains)
+            + f"; {len(self.classes)} classes)"
+        )
     def check_domain(self, d:str) -> str:
         if d not in self.items: raise KeyError(f"{self.name} has no domain {d!r}; domains: {self.domains}")
         return d
@@ -145,7 +201,12 @@ class DomainDataset:
     def subset(self, domain:str, indices=None, transform:Callable|None=None) -> "DomainSubset":
         "A torch Dataset of (transform(image), label, domain index) over `indices` of `domain`."
         self.check_domain(domain)
-        return DomainSubset(self, domain, list(range(len(self.items[domain]))) if indices is None else list(indices), transform)
+        return DomainSubset(
+            self,
+            domain,
+            list(range(len(self.items[domain]))) if indices is None else list(indices),
+            transform,
+        )
 
 # %% ../nbs/02_data.ipynb #db2af340
 class DomainSubset(torch.utils.data.Dataset):
@@ -172,18 +233,31 @@ class FolderDomainDataset(DomainDataset):
                  classes:list[str]|None=None, # default: the class folders of the first domain, sorted
                  name:str|None=None):
         folder = Path(folder)
-        if not folder.is_dir(): raise FileNotFoundError(f"dataset folder {folder} does not exist (expected {folder}/<domain>/<class>/<image>)")
-        domains = list(domains) if domains else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits")
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"dataset folder {folder} does not exist (expected {folder}/<domain>/<class>/<image>)"
+            )
+        domains = (
+            list(domains)
+            if domains
+            else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits")
+        )
         if not domains: raise FileNotFoundError(f"{folder} has no domain folders")
         for d in domains:
-            if not (folder/d).is_dir(): raise FileNotFoundError(f"domain folder {folder/d} is missing; expected domains {domains}")
-        classes = list(classes) if classes else sorted(p.name for p in (folder/domains[0]).iterdir() if p.is_dir())
+            if not (folder / d).is_dir():
+                raise FileNotFoundError(f"domain folder {folder/d} is missing; expected domains {domains}")
+        classes = (
+            list(classes)
+            if classes
+            else sorted(p.name for p in (folder / domains[0]).iterdir() if p.is_dir())
+        )
         items = {}
         for d in domains:
             items[d] = []
             for y, c in enumerate(classes):
                 cdir = folder/d/c
-                if not cdir.is_dir(): raise FileNotFoundError(f"class folder {cdir} is missing (classes: {classes})")
+                if not cdir.is_dir():
+                    raise FileNotFoundError(f"class folder {cdir} is missing (classes: {classes})")
                 imgs = _images(cdir)
                 if not imgs: raise ValueError(f"class folder {cdir} has no images")
                 items[d] += [(p, y) for p in imgs]
@@ -194,24 +268,33 @@ class FolderDomainDataset(DomainDataset):
         "`domain`'s train and validation indices from `<folder>/splits/<domain>_{train,crossval}_kfold.txt` (PACS's official split, as Dassl reads it), or None."
         files = [self.folder/"splits"/f"{domain}_{k}_kfold.txt" for k in ("train", "crossval")]
         if not all(f.exists() for f in files): return None
-        where = {p.relative_to(self.folder).as_posix(): i for i, (p, _) in enumerate(self.items[self.check_domain(domain)])}
+        where = {
+            p.relative_to(self.folder).as_posix(): i
+            for i, (p, _) in enumerate(self.items[self.check_domain(domain)])
+        }
         out = []
         for f in files:
             idx = []
             for line in f.read_text().splitlines():
                 if not line.strip(): continue
-                rel, label = line.split()                                     # "art_painting/dog/pic_001.jpg 1", labels from 1
-                if rel not in where: continue                                 # an image this (possibly cut) copy lacks
+                rel, label = line.split()  # "art_painting/dog/pic_001.jpg 1", labels from 1
+                if rel not in where: continue  # an image this (possibly cut) copy lacks
                 if self.items[domain][where[rel]][1] != int(label) - 1:
-                    raise ValueError(f"{f}: {rel} has label {label}, but its folder is class {self.items[domain][where[rel]][1] + 1}")
+                    raise ValueError(
+                        f"{f}: {rel} has label {label}, but its folder is class {self.items[domain][where[rel]][1] + 1}"
+                    )
                 idx.append(where[rel])
-            if not idx: raise ValueError(f"{f} names no image of {self.folder} (expected lines '<domain>/<class>/<file> <label>')")
+            if not idx:
+                raise ValueError(
+                    f"{f} names no image of {self.folder} (expected lines '<domain>/<class>/<file> <label>')"
+                )
             out.append(sorted(idx))
         return out[0], out[1]
 
 # %% ../nbs/02_data.ipynb #01ea5096
 DATASETS: dict[str, Callable[..., DomainDataset]] = {}
-PROVIDERS = {"toyworld": "dg_literate.toyworld:ToyWorld"}    # generated datasets: "module:callable", imported on first use
+# generated datasets: "module:callable", imported on first use
+PROVIDERS = {"toyworld": "dg_literate.toyworld:ToyWorld"}
 
 def register_dataset(name:str, build:Callable[..., DomainDataset]):
     "Make `get_dataset(name)` call `build(**kwargs)` (for a dataset of your own; call it, never at import)."
@@ -236,7 +319,8 @@ def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registe
                 cut:bool|None=None, # a few images per domain and class (`dry_run_dataset`); None: in a dry run
                 **kwargs) -> DomainDataset:
     "A `DomainDataset` by name; in a dry run (`--dry-run`), a few images per domain and class (`dry_run_dataset`)."
-    if (dry_run() if cut is None else cut) and name not in DATASETS and name not in PROVIDERS: return dry_run_dataset(name, root, **kwargs)
+    if (dry_run() if cut is None else cut) and name not in DATASETS and name not in PROVIDERS:
+        return dry_run_dataset(name, root, **kwargs)
     return _load(name, root, **kwargs)
 
 # %% ../nbs/02_data.ipynb #b29dfe7c
@@ -244,19 +328,25 @@ def _load(name, root=None, **kwargs) -> DomainDataset:
     if name in DATASETS: return DATASETS[name](**kwargs)
     if name in PROVIDERS:
         mod, fn = PROVIDERS[name].split(":"); return getattr(importlib.import_module(mod), fn)(**kwargs)
-    if name == "ImageNetOOD": return ImageNetVariants(root or find_data_root("imagenet-r") or find_data_root("ImageNet"), **kwargs)
+    if name == "ImageNetOOD":
+        return ImageNetVariants(root or find_data_root("imagenet-r") or find_data_root("ImageNet"), **kwargs)
     if name not in SPECS:
         if Path(name).is_dir(): return FolderDomainDataset(name, **kwargs)
-        raise KeyError(f"unknown dataset {name!r}: known {sorted(SPECS) + ['ImageNetOOD'] + sorted(PROVIDERS) + sorted(DATASETS)}, "
-                       "or pass a DomainBed-layout folder path")
+        raise KeyError(
+            f"unknown dataset {name!r}: known {sorted(SPECS) + ['ImageNetOOD'] + sorted(PROVIDERS) + sorted(DATASETS)}, "
+            "or pass a DomainBed-layout folder path"
+        )
     spec = SPECS[name]
     root = Path(root) if root else find_data_root(name)
     if root is None or not (root/spec.folder).is_dir():
         where = root or ", ".join(map(str, data_roots()))
-        raise FileNotFoundError(f"{name} not found (looked for {spec.folder}/ in {where}). Download it with "
-                                f"`dg_literate.data.prepare_dataset('{name}', root)` or set DG_LITERATE_DATA to the folder holding {spec.folder}/.")
+        raise FileNotFoundError(
+            f"{name} not found (looked for {spec.folder}/ in {where}). Download it with "
+            f"`dg_literate.data.prepare_dataset('{name}', root)` or set DG_LITERATE_DATA to the folder holding {spec.folder}/."
+        )
     ds = FolderDomainDataset(root/spec.folder, spec.domains, spec.classes, name=name, **kwargs)
-    if len(ds.classes) != spec.n_classes: raise ValueError(f"{name}: found {len(ds.classes)} classes, expected {spec.n_classes}")
+    if len(ds.classes) != spec.n_classes:
+        raise ValueError(f"{name}: found {len(ds.classes)} classes, expected {spec.n_classes}")
     return ds
 
 # %% ../nbs/02_data.ipynb #bcd9bc35
@@ -276,28 +366,48 @@ IMAGENET_DIRS = {"ImageNet": "ImageNet/val", "ImageNet-V2": "imagenetv2-matched-
 
 def imagenet_class_indices(domain:str) -> list[int]:
     "The ImageNet classes (0-999) a variant has: TPT's `imagenet_a_mask` / `imagenet_r_mask`, else all 1000."
-    if domain not in IMAGENET_DIRS: raise KeyError(f"unknown ImageNet variant {domain!r}: {list(IMAGENET_DIRS)}")
+    if domain not in IMAGENET_DIRS:
+        raise KeyError(f"unknown ImageNet variant {domain!r}: {list(IMAGENET_DIRS)}")
     return list(_classnames().get(domain, range(1000)))
 
 # %% ../nbs/02_data.ipynb #87f81967
 class ImageNetVariants(DomainDataset):
     "ImageNet and its variants as TPT lays them out under one root; labels in ImageNet's 1000-class space."
-    def __init__(self, root:Path|str|None, # the folder holding ImageNet/, imagenet-a/, ... (see the table)
-                 domains:list[str]=("ImageNet", "ImageNet-V2", "ImageNet-Sketch", "ImageNet-A", "ImageNet-R")):
-        if root is None: raise FileNotFoundError(f"ImageNetOOD: no data root holds ImageNet/ or imagenet-r/ ({', '.join(map(str, data_roots()))}); "
-                                                 "pass data_root, the folder holding the variants' folders (see IMAGENET_DIRS)")
+    def __init__(
+        self,
+        root: Path | str | None,  # the folder holding ImageNet/, imagenet-a/, ... (see the table)
+        domains: list[str] = ("ImageNet", "ImageNet-V2", "ImageNet-Sketch", "ImageNet-A", "ImageNet-R"),
+    ):
+        if root is None:
+            raise FileNotFoundError(
+                f"ImageNetOOD: no data root holds ImageNet/ or imagenet-r/ ({', '.join(map(str, data_roots()))}); "
+                "pass data_root, the folder holding the variants' folders (see IMAGENET_DIRS)"
+            )
         root, wnids, items, dcls = Path(root), [c["wnid"] for c in _classnames()["ImageNet"]], {}, {}
         for d in domains:
             idx, folder = imagenet_class_indices(d), root/IMAGENET_DIRS[d]
             if d == "ImageNet-Sketch" and (folder/"images").is_dir(): folder = folder/"images"
-            if not folder.is_dir(): raise FileNotFoundError(f"{d}: folder {folder} does not exist (expected {IMAGENET_DIRS[d]}/ under {root})")
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"{d}: folder {folder} does not exist (expected {IMAGENET_DIRS[d]}/ under {root})"
+                )
             items[d] = []
             for i in idx:
                 cdir = folder/(str(i) if d == "ImageNet-V2" else wnids[i])
-                if not cdir.is_dir(): raise FileNotFoundError(f"{d}: class folder {cdir} is missing ({len(idx)} class folders expected)")
+                if not cdir.is_dir():
+                    raise FileNotFoundError(
+                        f"{d}: class folder {cdir} is missing ({len(idx)} class folders expected)"
+                    )
                 items[d] += [(p, i) for p in _images(cdir)]
             dcls[d] = idx
-        super().__init__("ImageNetOOD", list(domains), class_names("ImageNet"), items, key=f"imagenet:{root.resolve()}", domain_classes=dcls)
+        super().__init__(
+            "ImageNetOOD",
+            list(domains),
+            class_names("ImageNet"),
+            items,
+            key=f"imagenet:{root.resolve()}",
+            domain_classes=dcls,
+        )
 
 # %% ../nbs/02_data.ipynb #87ebc48c
 DRY_RUN_PER_CLASS, DRY_RUN_CLASSES = 1, 7
@@ -306,15 +416,30 @@ class StandInDataset(DomainDataset):
     "Generated images under a real dataset's domain and class names (dry runs where the dataset is absent)."
     def __init__(self, name:str, domains:list[str], classes:list[str], per_class:int=DRY_RUN_PER_CLASS,
                  domain_classes:dict|None=None, size:int=256):
-        items = {d: [((d, y, i), y) for y in (domain_classes or {}).get(d, range(len(classes))) for i in range(per_class)] for d in domains}
-        super().__init__(name, domains, classes, items, key=f"standin:{name}:{per_class}", domain_classes=domain_classes)
+        items = {
+            d: [
+                ((d, y, i), y)
+                for y in (domain_classes or {}).get(d, range(len(classes)))
+                for i in range(per_class)
+            ]
+            for d in domains
+        }
+        super().__init__(
+            name, domains, classes, items, key=f"standin:{name}:{per_class}", domain_classes=domain_classes
+        )
         self.size = size
     def image(self, domain:str, i:int) -> Image.Image:
         d, y, j = self.items[domain][i][0]
-        rng = np.random.default_rng(int(hashlib.sha1(f"{self.name}|{d}|{y}|{j}".encode()).hexdigest()[:8], 16))
-        return Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).resize((self.size, self.size), Image.NEAREST)
+        rng = np.random.default_rng(
+            int(hashlib.sha1(f"{self.name}|{d}|{y}|{j}".encode()).hexdigest()[:8], 16)
+        )
+        return Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).resize(
+            (self.size, self.size), Image.NEAREST
+        )
 
-def _spread(n:int, k:int) -> list[int]: return sorted({round(i * n / k) for i in range(k)}) if n > k else list(range(n))
+
+def _spread(n: int, k: int) -> list[int]:
+    return sorted({round(i * n / k) for i in range(k)}) if n > k else list(range(n))
 
 # %% ../nbs/02_data.ipynb #6aa9369b
 def dry_run_dataset(name:str, root:Path|str|None=None, per_class:int=DRY_RUN_PER_CLASS, max_classes:int=DRY_RUN_CLASSES,
@@ -343,7 +468,7 @@ class Split(NamedTuple):
     test: torch.utils.data.Dataset    # every image of the target domain(s)
     sources: list[str]
     targets: list[str]
-    protocol: str = "seeded"          # "official": the dataset's split files; "seeded": the seeded val_frac split
+    protocol: str = "seeded"  # "official": the dataset's split files; "seeded": the seeded val_frac split
 
 def _domain_seed(seed:int, domain:str) -> int:
     return int(hashlib.sha1(f"{seed}:{domain}".encode()).hexdigest()[:8], 16)
@@ -359,8 +484,10 @@ def loo_split(ds:DomainDataset, # the multi-domain dataset
     targets = [targets] if isinstance(targets, str) else list(targets)
     for d in targets: ds.check_domain(d)
     sources = [d for d in ds.domains if d not in targets] if sources is None else [ds.check_domain(d) for d in sources]
-    if set(sources) & set(targets): raise ValueError(f"domains {set(sources) & set(targets)} are both source and target")
-    if protocol not in ("auto", "seeded", "official"): raise ValueError(f"protocol {protocol!r}: 'auto', 'seeded' or 'official'")
+    if set(sources) & set(targets):
+        raise ValueError(f"domains {set(sources) & set(targets)} are both source and target")
+    if protocol not in ("auto", "seeded", "official"):
+        raise ValueError(f"protocol {protocol!r}: 'auto', 'seeded' or 'official'")
     official = {d: ds.official_split(d) for d in sources} if protocol != "seeded" and hasattr(ds, "official_split") else {}
     use = bool(official) and all(v is not None for v in official.values())
     if protocol == "official" and not use:

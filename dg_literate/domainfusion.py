@@ -11,7 +11,17 @@ from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .core import set_seed
-from .train import DomainData, DGModelConfig, Hook, Trainer, config_check, domain_tensors, accuracy, augment, normalize
+from dg_literate.train import (
+    DomainData,
+    DGModelConfig,
+    Hook,
+    Trainer,
+    config_check,
+    domain_tensors,
+    accuracy,
+    augment,
+    normalize,
+)
 from .launch import Job, run_jobs
 
 # %% auto #0
@@ -31,7 +41,8 @@ def pseudo_image(x0:torch.Tensor, # $x_0$, source images in [0,1], (B,3,H,W)
 def ldm_latents(ldm, # an LDM from `load_ldm` (vae, scale, resolution)
                 x:torch.Tensor) -> torch.Tensor: # images in [0,1], (B,3,H,W) -> $z$ (B,c,h,w)
     "$z=\\mathcal E(x)$: the autoencoder's mean latent, scaled, differentiable in x (resized to the LDM's resolution)."
-    if x.shape[-1] != ldm.resolution: x = F.interpolate(x, size=(ldm.resolution,) * 2, mode="bilinear", align_corners=False)
+    if x.shape[-1] != ldm.resolution:
+        x = F.interpolate(x, size=(ldm.resolution,) * 2, mode="bilinear", align_corners=False)
     return ldm.vae.encode((2 * x - 1).to(ldm.vae.dtype)).latent_dist.mean * ldm.scale
 
 # %% ../nbs/50_domainfusion.ipynb #2142cf32
@@ -45,9 +56,12 @@ def latent_distillation_loss(ldm, # a frozen LDM from `load_ldm`: `ToyLDM` or `S
                              generator:torch.Generator|None=None,
                              reduction:str="mean") -> tuple[torch.Tensor, torch.Tensor]: # "mean" over latent elements, or "sum" (DreamFusion); (loss, MSE per image (B,))
     "Eq. (2): $\\mathcal L_{LD}=\\mathbb E_{t,\\epsilon}\\|\\hat\\epsilon_\\phi(z_t,t,c_y)-\\epsilon\\|^2$, $z=\\mathcal E(x(\\theta))$; gradients reach θ only through x(θ)."
-    if reduction not in ("mean", "sum"): raise ValueError(f"reduction {reduction!r}: 'mean' (over latent elements) or 'sum' (DreamFusion)")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction {reduction!r}: 'mean' (over latent elements) or 'sum' (DreamFusion)")
     if any(q.requires_grad for m in (ldm.vae, ldm.unet) for q in m.parameters()):
-        raise ValueError("latent_distillation_loss: the LDM must be frozen (ldm.vae / ldm.unet .requires_grad_(False)); L_LD trains the DG model only")
+        raise ValueError(
+            "latent_distillation_loss: the LDM must be frozen (ldm.vae / ldm.unet .requires_grad_(False)); L_LD trains the DG model only"
+        )
     z = ldm_latents(ldm, x)                                                    # (B,c,h,w)
     B, dev = len(z), z.device
     if t is None: t = torch.randint(*t_range, (B,), generator=generator)
@@ -58,10 +72,10 @@ def latent_distillation_loss(ldm, # a frozen LDM from `load_ldm`: `ToyLDM` or `S
     with torch.set_grad_enabled(full_backward and torch.is_grad_enabled()):
         e_hat = ldm.unet(z_t, t, encoder_hidden_states=prompt_embeds.to(dev, z.dtype)).sample
     mse = (e_hat.float() - eps.float()).pow(2).flatten(1).mean(1)           # (B,)
-    n = e_hat[0].numel() if reduction == "sum" else 1                        # "sum": n = c*h*w times the mean's gradient
+    n = e_hat[0].numel() if reduction == "sum" else 1  # "sum": n = c*h*w times the mean's gradient
     if full_backward: return n * mse.mean(), mse.detach()
     g = 2 * n * (e_hat - eps).detach() / (B * e_hat[0].numel())              # d (n mean(mse)) / d e_hat
-    return (g * z).sum(), mse.detach()                                       # SDS: d/dz = g, the U-Net Jacobian dropped
+    return (g * z).sum(), mse.detach()  # SDS: d/dz = g, the U-Net Jacobian dropped
 
 # %% ../nbs/50_domainfusion.ipynb #c2bea1e4
 def style_content_split(z:torch.Tensor, # encoder features, (B,C,h,w)
@@ -85,7 +99,11 @@ class ModeEncoder(nn.Module):
         super().__init__()
         from dg_literate.toynet import backbone
         m = backbone(arch, weights, 1)
-        self.net = nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3).eval().requires_grad_(False)
+        self.net = (
+            nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3)
+            .eval()
+            .requires_grad_(False)
+        )
     @torch.no_grad()
     def forward(self, x:torch.Tensor) -> torch.Tensor: # uint8 (B,3,S,S)
         return self.net(normalize(x, next(self.net.parameters()).device)).float()
@@ -110,7 +128,10 @@ def augment_prompts(labels:torch.Tensor, # (M,) class indices
                     generator:torch.Generator|None=None) -> list[list[str]]: # M lists of n prompts
     "n img2img prompts per image, each with a style word drawn uniformly from `style_words`."
     w = torch.randint(len(style_words), (len(labels), n), generator=generator)
-    return [[template.format(style_words[k], classnames[y]) for k in row.tolist()] for y, row in zip(labels.tolist(), w)]
+    return [
+        [template.format(style_words[k], classnames[y]) for k in row.tolist()]
+        for y, row in zip(labels.tolist(), w)
+    ]
 
 # %% ../nbs/50_domainfusion.ipynb #a1152af8
 class Augmented(NamedTuple):
@@ -132,13 +153,22 @@ def online_augment(ldm, # an LDM from `load_ldm`
     M, N = len(images), len(prompts[0])
     flat = [q for ps in prompts for q in ps]                                  # (M*N,) prompts, image-major
     rep = images.repeat_interleave(N, 0)                                      # (M*N,3,H,W)
-    cand = torch.cat([ldm.img2img(rep[i:i + batch], flat[i:i + batch], strength, steps, guidance, generator) for i in range(0, M * N, batch)])
-    feats = lambda x: torch.cat([(encoder or ldm.encode)(x[i:i + batch]).float() for i in range(0, len(x), batch)])
+    cand = torch.cat(
+        [
+            ldm.img2img(rep[i : i + batch], flat[i : i + batch], strength, steps, guidance, generator)
+            for i in range(0, M * N, batch)
+        ]
+    )
+    feats = lambda x: torch.cat(
+        [(encoder or ldm.encode)(x[i : i + batch]).float() for i in range(0, len(x), batch)]
+    )
     s, c = style_content_split(feats(images))                                 # (M,S), (M,C,h,w): decide
     S, C = style_content_split(feats(cand))
     i, j = select_candidate(s, c, S.view(M, N, -1), C.view(M, N, *C.shape[1:]), distance)
     if encoder is not None:                                                   # recombine in the latents
-        S, C = style_content_split(torch.cat([ldm.encode(cand[k:k + batch]) for k in range(0, M * N, batch)]).float())
+        S, C = style_content_split(
+            torch.cat([ldm.encode(cand[k : k + batch]) for k in range(0, M * N, batch)]).float()
+        )
     S, C = S.view(M, N, -1), C.view(M, N, *C.shape[1:])
     ar = torch.arange(M)
     new = ldm.decode(style_content_combine(S[ar, i], C[ar, j]), images.shape[-1])
@@ -146,17 +176,38 @@ def online_augment(ldm, # an LDM from `load_ldm`
 
 # %% ../nbs/50_domainfusion.ipynb #aa211872
 @torch.no_grad()
-def offline_generate(ldm, images:torch.Tensor, # all source training images, uint8 (n,3,H,W)
-                     labels:torch.Tensor, classnames:list[str], style_words:list[str],
-                     per_image:int=4, # img2img images per source image
-                     strength:float=0.5, steps:int=10, guidance:float=3.0, template:str="a {} of a {}",
-                     generator:torch.Generator|None=None, batch:int=128, progress:bool=True) -> tuple[torch.Tensor, torch.Tensor]: # uint8 (n*per_image,3,H,W), labels
+def offline_generate(
+    ldm,
+    images: torch.Tensor,  # all source training images, uint8 (n,3,H,W)
+    labels: torch.Tensor,
+    classnames: list[str],
+    style_words: list[str],
+    per_image: int = 4,  # img2img images per source image
+    strength: float = 0.5,
+    steps: int = 10,
+    guidance: float = 3.0,
+    template: str = "a {} of a {}",
+    generator: torch.Generator | None = None,
+    batch: int = 128,
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:  # uint8 (n*per_image,3,H,W), labels
     "The CDGA-style baseline: `per_image` img2img images of every source image, generated before training."
     ys = labels.repeat_interleave(per_image)
-    prompts = [q for ps in augment_prompts(labels, classnames, style_words, per_image, template, generator) for q in ps]
+    prompts = [
+        q
+        for ps in augment_prompts(labels, classnames, style_words, per_image, template, generator)
+        for q in ps
+    ]
     src = images.repeat_interleave(per_image, 0)
-    out = [ldm.img2img(src[i:i + batch], prompts[i:i + batch], strength, steps, guidance, generator)
-           for i in tqdm(range(0, len(src), batch), desc=f"offline img2img ({len(src)} images)", disable=not progress, mininterval=10)]
+    out = [
+        ldm.img2img(src[i : i + batch], prompts[i : i + batch], strength, steps, guidance, generator)
+        for i in tqdm(
+            range(0, len(src), batch),
+            desc=f"offline img2img ({len(src)} images)",
+            disable=not progress,
+            mininterval=10,
+        )
+    ]
     return torch.cat(out), ys
 
 # %% ../nbs/50_domainfusion.ipynb #8f465e7e
@@ -195,14 +246,27 @@ class LatentDistillationHook(Hook):
     def __init__(self, ldm, # a frozen LDM from `load_ldm`
                  prompt_embeds:torch.Tensor, # $c_y$ of every class, (K,L,D)
                  weight:float=1.0, n:int=8, full_backward:bool=False, reduction:str="mean"):
-        self.ldm, self.c, self.weight, self.n, self.full, self.reduction = ldm, prompt_embeds, weight, n, full_backward, reduction
+        self.ldm, self.c, self.weight, self.n, self.full, self.reduction = (
+            ldm,
+            prompt_embeds,
+            weight,
+            n,
+            full_backward,
+            reduction,
+        )
         self.mse, self.seconds = [], 0.0
     def loss(self, tr):
         t, k = time.time(), min(self.n, len(tr.yb))
         x0 = tr.xa[:k].to(tr.device) / 255                                   # x_0 in [0,1], (k,3,S,S)
         x_theta = pseudo_image(x0, tr.logits[:k].softmax(1), tr.yb[:k])       # Eq. (1)
-        ld, mse = latent_distillation_loss(self.ldm, x_theta, self.c[tr.yb[:k].to(self.c.device)], full_backward=self.full,
-                                           generator=tr.g, reduction=self.reduction)
+        ld, mse = latent_distillation_loss(
+            self.ldm,
+            x_theta,
+            self.c[tr.yb[:k].to(self.c.device)],
+            full_backward=self.full,
+            generator=tr.g,
+            reduction=self.reduction,
+        )
         self.mse.append(mse.mean().item()); self.seconds += time.time() - t
         return self.weight * ld
     def state(self): return dict(mse=self.mse, seconds=self.seconds)
@@ -227,7 +291,16 @@ class SyntheticHook(Hook):
         j = torch.randint(len(self.xs), (self.n,), generator=tr.g)
         x = normalize(augment(self.xs[j], tr.g, tr.cfg.augment), tr.device)
         return self.weight * F.cross_entropy(tr.model(x), self.ys[j].to(tr.device))
-    def state(self): return dict(xs=self.xs, ys=self.ys, n_generated=self.n_generated, seconds=self.seconds, snapshots=self.snapshots)
+
+    def state(self):
+        return dict(
+            xs=self.xs,
+            ys=self.ys,
+            n_generated=self.n_generated,
+            seconds=self.seconds,
+            snapshots=self.snapshots,
+        )
+
     def load_state(self, st): self.__dict__.update(st)
 
 # %% ../nbs/50_domainfusion.ipynb #765ea4bc
@@ -241,22 +314,47 @@ def df_hooks(cfg:DFConfig, ldm, classes:list[str], sources:list[str], data) -> l
     words, hooks = list(cfg.style_words) or _style_words(sources), []
     if cfg.uses_ld:
         c = ldm.encode_text([cfg.ld_template.format(n) for n in classes])                   # (K,L,D)
-        hooks.append(LatentDistillationHook(ldm, c, cfg.ld_weight, cfg.ld_batch, cfg.ld_full_backward, cfg.ld_reduction))
+        hooks.append(
+            LatentDistillationHook(
+                ldm, c, cfg.ld_weight, cfg.ld_batch, cfg.ld_full_backward, cfg.ld_reduction
+            )
+        )
     if cfg.method == "offline":
         def make(xs, ys, tr):
-            x, y = offline_generate(ldm, data.x, data.y, classes, words, cfg.offline_per_image, cfg.strength, cfg.steps,
-                                    cfg.guidance, cfg.aug_template, tr.g, progress=tr.progress)
+            x, y = offline_generate(
+                ldm,
+                data.x,
+                data.y,
+                classes,
+                words,
+                cfg.offline_per_image,
+                cfg.strength,
+                cfg.steps,
+                cfg.guidance,
+                cfg.aug_template,
+                tr.g,
+                progress=tr.progress,
+            )
             return x, y, len(x), None
         hooks.append(SyntheticHook(make, cfg.syn_weight, cfg.syn_batch, every=0))
     if cfg.online:
         enc = ModeEncoder(cfg.split_weights) if cfg.split == "encoder" else None
         def make(xs, ys, tr):
-            if xs is None:                                                    # the set starts as random source images
-                i = torch.randperm(len(data.x), generator=tr.g)[:cfg.syn_size]; xs, ys = data.x[i].clone(), data.y[i].clone()
+            if xs is None:  # the set starts as random source images
+                i = torch.randperm(len(data.x), generator=tr.g)[: cfg.syn_size]
+                xs, ys = data.x[i].clone(), data.y[i].clone()
             ps = augment_prompts(ys, classes, words, cfg.n_candidates, cfg.aug_template, tr.g)
-            a = online_augment(ldm, xs, ps, cfg.strength, cfg.steps, cfg.guidance, tr.g, encoder=enc, distance=cfg.distance)
-            snap = dict(inputs=xs[:6].clone(), candidates=a.candidates[:6], outputs=a.images[:6], style_idx=a.style_idx[:6],
-                        content_idx=a.content_idx[:6], prompts=ps[:6])
+            a = online_augment(
+                ldm, xs, ps, cfg.strength, cfg.steps, cfg.guidance, tr.g, encoder=enc, distance=cfg.distance
+            )
+            snap = dict(
+                inputs=xs[:6].clone(),
+                candidates=a.candidates[:6],
+                outputs=a.images[:6],
+                style_idx=a.style_idx[:6],
+                content_idx=a.content_idx[:6],
+                prompts=ps[:6],
+            )
             return a.images, ys, len(xs) * cfg.n_candidates, snap
         hooks.append(SyntheticHook(make, cfg.syn_weight, cfg.syn_batch, every=cfg.every))
     return hooks
@@ -268,21 +366,42 @@ def train_df(ds, # a `DomainDataset`
              stop_after:int|None=None) -> dict: # stop after this epoch (tests the resume)
     "Train `cfg.method` on `sources`; target accuracies (%) of the best source-val epoch and the last, generation counts and times."
     from dg_literate.toynet import backbone
-    if cfg.method not in ("erm", "offline", "ld", "aug", "df"): raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df")
+    if cfg.method not in ("erm", "offline", "ld", "aug", "df"):
+        raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df")
     if cfg.method != "erm" and ldm is None: raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
     if cfg.split not in ("latent", "encoder"): raise ValueError(f"split {cfg.split!r}: 'latent' or 'encoder'")
     data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
     set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
     hooks = df_hooks(cfg, ldm, list(ds.classes), sources, data)
-    tr = Trainer(model, data, cfg.train_config(), hooks, device, ckpt, progress, desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}")
+    tr = Trainer(
+        model,
+        data,
+        cfg.train_config(),
+        hooks,
+        device,
+        ckpt,
+        progress,
+        desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}",
+    )
     t0 = time.time(); r = tr.fit(stop_after); total = time.time() - t0
     ld = next((h for h in hooks if isinstance(h, LatentDistillationHook)), None)
     syn = next((h for h in hooks if isinstance(h, SyntheticHook)), None)
     gen = syn.seconds if syn else 0.0
-    return dict(val=r["val"], epoch=r["epoch"], last=r["last"], history=r["history"], n_source=len(data.x),
-                n_generated=syn.n_generated if syn else 0, gen_seconds=gen, train_seconds=total - gen, total_seconds=total,
-                ld_seconds=ld.seconds if ld else 0.0, ld_mse=sum(ld.mse) / max(1, len(ld.mse)) if ld else 0.0,
-                snapshots=syn.snapshots if syn else [], **{t: r[t] for t in targets})
+    return dict(
+        val=r["val"],
+        epoch=r["epoch"],
+        last=r["last"],
+        history=r["history"],
+        n_source=len(data.x),
+        n_generated=syn.n_generated if syn else 0,
+        gen_seconds=gen,
+        train_seconds=total - gen,
+        total_seconds=total,
+        ld_seconds=ld.seconds if ld else 0.0,
+        ld_mse=sum(ld.mse) / max(1, len(ld.mse)) if ld else 0.0,
+        snapshots=syn.snapshots if syn else [],
+        **{t: r[t] for t in targets},
+    )
 
 # %% ../nbs/50_domainfusion.ipynb #d103d5e1
 def ld_grad_ratio(model:nn.Module, ldm, x:torch.Tensor, y:torch.Tensor, # uint8 images (B,3,S,S), labels (B,)
@@ -291,16 +410,33 @@ def ld_grad_ratio(model:nn.Module, ldm, x:torch.Tensor, y:torch.Tensor, # uint8 
     "ρ = ‖∇θ L_LD‖ / ‖∇θ CE‖ at λ_LD = 1 on one batch (L_LD on its first `n` images), averaged over `reps` draws of t, ε."
     dev = next(model.parameters()).device; model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    def gnorm(loss): return torch.cat([g.flatten() for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=False)]).norm()
+    def gnorm(loss):
+        return torch.cat(
+            [g.flatten() for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=False)]
+        ).norm()
+
     logits = model(normalize(x, dev)); y = y.to(dev)
     ce = gnorm(F.cross_entropy(logits, y))
     x_theta = pseudo_image(x[:n].to(dev).float() / 255, logits[:n].softmax(1), y[:n])
-    ld = sum(gnorm(latent_distillation_loss(ldm, x_theta, prompt_embeds[y[:n].to(prompt_embeds.device)], generator=generator,
-                                            reduction=reduction)[0]) for _ in range(reps)) / reps
+    ld = (
+        sum(
+            gnorm(
+                latent_distillation_loss(
+                    ldm,
+                    x_theta,
+                    prompt_embeds[y[:n].to(prompt_embeds.device)],
+                    generator=generator,
+                    reduction=reduction,
+                )[0]
+            )
+            for _ in range(reps)
+        )
+        / reps
+    )
     return (ld / ce).item()
 
 # %% ../nbs/50_domainfusion.ipynb #d8c4b59d
-_LDMS = {}                                                  # (name, device) -> LDM, loaded once per process (or Ray worker)
+_LDMS = {}  # (name, device) -> LDM, loaded once per process (or Ray worker)
 
 def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSON)
            shared:tuple, ckpt:Path) -> dict: # (dataset, LDM name, device, progress); the job's checkpoint
@@ -311,7 +447,8 @@ def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSO
     if job["method"] != "erm" and key not in _LDMS: _LDMS[key] = load_ldm(ldm_name, device)
     ldm = None if job["method"] == "erm" else _LDMS[key]
     r = train_df(ds, job["sources"], job["targets"], DFConfig(**job["cfg"]), ldm, device, progress, ckpt=ckpt)
-    if snaps := r.pop("snapshots"): torch.save(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))
+    if snaps := r.pop("snapshots"):
+        torch.save(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))
     return dict(job, ldm=ldm_name, **r)
 
 def run_df_grid(ds, # a `DomainDataset`
@@ -323,11 +460,20 @@ def run_df_grid(ds, # a `DomainDataset`
     for method, sources, targets, seed, *over in jobs:
         over = over[0] if over else {}
         tag = "".join(f"-{k}{v}" for k, v in sorted(over.items()))
-        cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed)))   # JSON-normalized (tuples -> lists)
+        # JSON-normalized (tuples -> lists)
+        cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed)))
         job = dict(method=method, sources=sources, targets=targets, seed=seed, cfg=cfg)
         grid.append(Job(f"{method}-{'+'.join(targets)}-seed{seed}{tag}", df_job, job,
                         config_check(cfg, DFConfig(), same=lambda r: r.get("ldm") == ldm_name)))
-    return run_jobs(grid, (ds, ldm_name, device, progress), folder, launcher, address, progress=progress, desc="DomainFusion grid")
+    return run_jobs(
+        grid,
+        (ds, ldm_name, device, progress),
+        folder,
+        launcher,
+        address,
+        progress=progress,
+        desc="DomainFusion grid",
+    )
 
 # %% ../nbs/50_domainfusion.ipynb #80fed4da
 def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
@@ -339,11 +485,20 @@ def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
     if isinstance(ldm, str):
         from dg_literate.toyldm import load_ldm
         ldm = load_ldm(ldm, device)
-    x = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8); y = torch.randint(7, (batch,))
+    x = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8)
+    y = torch.randint(7, (batch,))
     prompts = [f"a sketch of a {c}" for c in ["circle"] * n_images]
     ldm.img2img(x[:4], prompts[:4], strength, steps, guidance, g)                    # warm-up
     t = time.perf_counter()
-    for _ in range(max(1, reps // 2)): ldm.img2img(x[:n_images].repeat(math.ceil(n_images / batch), 1, 1, 1)[:n_images], prompts, strength, steps, guidance, g)
+    for _ in range(max(1, reps // 2)):
+        ldm.img2img(
+            x[:n_images].repeat(math.ceil(n_images / batch), 1, 1, 1)[:n_images],
+            prompts,
+            strength,
+            steps,
+            guidance,
+            g,
+        )
     img_s = n_images * max(1, reps // 2) / (time.perf_counter() - t)
     model = backbone("resnet18", "", 7).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -351,21 +506,31 @@ def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
     def step(mode):
         logits = model(normalize(x.float(), device)); loss = F.cross_entropy(logits, y.to(device))
         if mode:
-            xt = pseudo_image(x[:ld_batch].to(device).float() / 255, logits[:ld_batch].softmax(1), y[:ld_batch].to(device))
+            xt = pseudo_image(
+                x[:ld_batch].to(device).float() / 255, logits[:ld_batch].softmax(1), y[:ld_batch].to(device)
+            )
             loss = loss + latent_distillation_loss(ldm, xt, c, full_backward=(mode == "full"), generator=g)[0]
         opt.zero_grad(); loss.backward(); opt.step()
     times = {m: [] for m in ("ce", "sds", "full")}
     for m in times: step(m)                                                            # warm-up
     for _ in range(reps):
-        for m in times:                                                                # interleaved: the same machine state for all three
+        for m in times:  # interleaved: the same machine state for all three
             if device.type == "cuda": torch.cuda.synchronize()
             t = time.perf_counter(); step(m)
             if device.type == "cuda": torch.cuda.synchronize()
             times[m].append(time.perf_counter() - t)
     med = {m: sorted(v)[len(v) // 2] for m, v in times.items()}
-    res = dict(img2img_per_s=img_s, ce_step_ms=med["ce"] * 1e3, ld_sds_step_ms=med["sds"] * 1e3, ld_full_step_ms=med["full"] * 1e3,
-               ld_sds_vs_ce=med["sds"] / med["ce"], ld_full_vs_ce=med["full"] / med["ce"])
-    print(f"img2img: {img_s:.1f} images/s ({steps} steps x strength {strength}, guidance {guidance}); step time, batch {batch} with L_LD on {ld_batch}: "
-          f"CE {res['ce_step_ms']:.0f} ms, CE + L_LD (SDS) {res['ld_sds_step_ms']:.0f} ms = {res['ld_sds_vs_ce']:.2f}x, "
-          f"CE + L_LD (full backward) {res['ld_full_step_ms']:.0f} ms = {res['ld_full_vs_ce']:.2f}x")
+    res = dict(
+        img2img_per_s=img_s,
+        ce_step_ms=med["ce"] * 1e3,
+        ld_sds_step_ms=med["sds"] * 1e3,
+        ld_full_step_ms=med["full"] * 1e3,
+        ld_sds_vs_ce=med["sds"] / med["ce"],
+        ld_full_vs_ce=med["full"] / med["ce"],
+    )
+    print(
+        f"img2img: {img_s:.1f} images/s ({steps} steps x strength {strength}, guidance {guidance}); step time, batch {batch} with L_LD on {ld_batch}: "
+        f"CE {res['ce_step_ms']:.0f} ms, CE + L_LD (SDS) {res['ld_sds_step_ms']:.0f} ms = {res['ld_sds_vs_ce']:.2f}x, "
+        f"CE + L_LD (full backward) {res['ld_full_step_ms']:.0f} ms = {res['ld_full_vs_ce']:.2f}x"
+    )
     return res

@@ -48,9 +48,9 @@ def histogram_matching(x:torch.Tensor, # $x$, content (B,C,H,W)
     xv, yv = x.detach().flatten(2).double(), y.detach().flatten(2).double()          # (B,C,n), (B,C,m)
     xs, ys = xv.sort(-1).values, yv.sort(-1).values
     Fx = torch.searchsorted(xs, xv, right=True) / xv.shape[-1]                       # F_x at each element
-    Fy = torch.searchsorted(ys, ys, right=True) / yv.shape[-1]                       # F_y at each sorted value
+    Fy = torch.searchsorted(ys, ys, right=True) / yv.shape[-1]  # F_y at each sorted value
     o = _interp(Fx.flatten(0, 1), Fy.flatten(0, 1), ys.flatten(0, 1)).view_as(xv)
-    return o.to(x.dtype).view_as(x) + (x - x.detach())                               # value o, gradient identity
+    return o.to(x.dtype).view_as(x) + (x - x.detach())  # value o, gradient identity
 
 # %% ../nbs/10_efdm.ipynb #7a70661d
 def _sorted_like(ys:torch.Tensor, n:int) -> torch.Tensor:
@@ -65,7 +65,9 @@ def efdm(x:torch.Tensor, # $x$, content (B,C,H,W)
          y:torch.Tensor) -> torch.Tensor: # $y$, style (B,C,H',W'); returns (B,C,H,W)
     "EFDM: $o_{\\tau_i}=y_{\\kappa_i}$ with identity gradient to $x$, $x+y_{\\kappa(\\mathrm{rank}\\,x)}-\\mathrm{sg}(x)$ (Eq. 7)."
     if x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"efdm: x and y need the same batch and channel sizes, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"efdm: x and y need the same batch and channel sizes, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     xv = x.flatten(2)                                                 # (B,C,n)
     idx_x = xv.argsort(-1)                                            # tau
     ys = _sorted_like(y.flatten(2).sort(-1).values, xv.shape[-1])     # y_kappa, (B,C,n)
@@ -77,7 +79,9 @@ def moments(v:torch.Tensor) -> dict: # (..., n) rows
     "Mean, std, skewness, kurtosis of the last dimension, averaged over rows."
     m, s = v.mean(-1, keepdim=True), v.std(-1, keepdim=True)
     z = (v - m) / s
-    return dict(mean=m.mean().item(), std=s.mean().item(), skew=(z**3).mean().item(), kurtosis=(z**4).mean().item())
+    return dict(
+        mean=m.mean().item(), std=s.mean().item(), skew=(z**3).mean().item(), kurtosis=(z**4).mean().item()
+    )
 
 # %% ../nbs/10_efdm.ipynb #5df8c09a
 def mixstyle(x:torch.Tensor, # $x$, (B,C,H,W)
@@ -105,18 +109,19 @@ class _StyleLayer(nn.Module):
                  mix:str="random", # "random" | "crossdomain" (first and second half of the batch are two domains)
                  swap:bool=False): # lambda = 0: the partner's style replaces the sample's (official `mix_or_swap`)
         super().__init__()
-        if mix not in ("random", "crossdomain"): raise ValueError(f"mix must be 'random' or 'crossdomain', got {mix!r}")
+        if mix not in ("random", "crossdomain"):
+            raise ValueError(f"mix must be 'random' or 'crossdomain', got {mix!r}")
         self.p, self.alpha, self.mix, self.swap, self.active = p, alpha, mix, swap, True
     def extra_repr(self): return f"p={self.p}, alpha={self.alpha}, mix={self.mix!r}, swap={self.swap}"
     def partners(self, B:int, device) -> torch.Tensor:
         if self.mix == "random": return torch.randperm(B, device=device)
         if B % 2: raise ValueError("mix='crossdomain' needs an even batch: two domains, one per half")
-        h = B // 2                                                    # partner of the first half: a sample of the second, and back
+        h = B // 2  # partner of the first half: a sample of the second, and back
         return torch.cat([h + torch.randperm(h, device=device), torch.randperm(h, device=device)])
     def forward(self, x):
         if not (self.training and self.active) or torch.rand(()).item() > self.p: return x
         lam = torch.distributions.Beta(self.alpha, self.alpha).sample((x.shape[0], 1, 1, 1)).to(x)
-        if self.swap: lam = torch.zeros_like(lam)                     # drawn all the same: the random stream is unchanged
+        if self.swap: lam = torch.zeros_like(lam)  # drawn all the same: the random stream is unchanged
         return self.mix_fn(x, lam, self.partners(x.shape[0], x.device))
 
 # %% ../nbs/10_efdm.ipynb #79a037ca
@@ -152,7 +157,8 @@ def add_style_layers(model:nn.Module, # a torchvision ResNet
     return model
 
 # %% ../nbs/10_efdm.ipynb #0cda51e1
-from .train import (IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy,   # nbs/07_train
+# nbs/07_train
+from .train import (IMAGENET_MEAN, IMAGENET_STD, domain_tensors, normalize, augment, accuracy,
                                DomainData, TrainConfig, DGModelConfig, Trainer, Hook, config_check)
 from .launch import Job, run_jobs                                   # nbs/08_launch
 
@@ -160,30 +166,43 @@ from .launch import Job, run_jobs                                   # nbs/08_lau
 @dataclass
 class DGConfig(DGModelConfig):
     "EFDM's DG run: the shared model/loop settings (`DGModelConfig`) and the style layer's."
-    method: str = "efdmix"          # "erm" | "mixstyle" | "efdmix" | "hmmix" (the sorting ablation: classical HM)
+    method: str = "efdmix"  # "erm" | "mixstyle" | "efdmix" | "hmmix" (the sorting ablation: classical HM)
     p: float = 0.5                  # style layer probability
     alpha: float = 0.1              # Beta(alpha, alpha)
     mix: str = "crossdomain"        # "random" | "crossdomain"
-    swap: bool = False              # lambda = 0 (the official `mix_or_swap` ablation): swap styles instead of mixing
+    swap: bool = False  # lambda = 0 (the official `mix_or_swap` ablation): swap styles instead of mixing
     stages: tuple = ("layer1", "layer2", "layer3")
 
 def style_resnet(cfg:DGConfig, num_classes:int) -> nn.Module:
     "A torchvision ResNet with the config's style layers, from scratch, a local ImageNet state_dict, or toynet."
     from dg_literate.toynet import backbone
-    model = backbone(cfg.arch, cfg.weights, num_classes)                      # ImageNet-style: pretrained features, new head
-    if cfg.method != "erm" and cfg.method not in STYLE_LAYERS: raise ValueError(f"unknown method {cfg.method!r}: 'erm' or {list(STYLE_LAYERS)}")
+    model = backbone(cfg.arch, cfg.weights, num_classes)  # ImageNet-style: pretrained features, new head
+    if cfg.method != "erm" and cfg.method not in STYLE_LAYERS:
+        raise ValueError(f"unknown method {cfg.method!r}: 'erm' or {list(STYLE_LAYERS)}")
     layer = STYLE_LAYERS.get(cfg.method)
-    if layer: add_style_layers(model, lambda: layer(p=cfg.p, alpha=cfg.alpha, mix=cfg.mix, swap=cfg.swap), cfg.stages)
+    if layer:
+        add_style_layers(
+            model, lambda: layer(p=cfg.p, alpha=cfg.alpha, mix=cfg.mix, swap=cfg.swap), cfg.stages
+        )
     return model
 
 # %% ../nbs/10_efdm.ipynb #f2c074ec
 class StyleMixHook(Hook):
     "MixStyle, EFDMix (or the HM ablation) as a training hook: forward hooks pass each stage's output through the style layer."
-    def __init__(self, method:str, p:float=0.5, alpha:float=0.1, mix:str="random", stages=("layer1", "layer2", "layer3"),
-                 swap:bool=False):
-        if method not in STYLE_LAYERS: raise ValueError(f"unknown style method {method!r}: {list(STYLE_LAYERS)}")
+    def __init__(
+        self,
+        method: str,
+        p: float = 0.5,
+        alpha: float = 0.1,
+        mix: str = "random",
+        stages=("layer1", "layer2", "layer3"),
+        swap: bool = False,
+    ):
+        if method not in STYLE_LAYERS:
+            raise ValueError(f"unknown style method {method!r}: {list(STYLE_LAYERS)}")
         self.layer = STYLE_LAYERS[method](p=p, alpha=alpha, mix=mix, swap=swap)   # one instance, as Dassl's
         self.stages, self.handles = tuple(stages), []
+
     def install(self, model:nn.Module) -> nn.Module:
         "Register the forward hooks on `model`'s stages (idempotent); the layer mixes only while the model trains."
         if self.handles: return model
@@ -201,19 +220,29 @@ def train_dg(ds, # a `DomainDataset`
     from dg_literate.toynet import backbone
     data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
     set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
-    hooks = [] if cfg.method == "erm" else [StyleMixHook(cfg.method, cfg.p, cfg.alpha, cfg.mix, cfg.stages, cfg.swap)]
-    n_domain = 2 if cfg.mix == "crossdomain" and len(sources) > 1 else 0         # two domains per batch, one per half
+    hooks = (
+        []
+        if cfg.method == "erm"
+        else [StyleMixHook(cfg.method, cfg.p, cfg.alpha, cfg.mix, cfg.stages, cfg.swap)]
+    )
+    # two domains per batch, one per half
+    n_domain = 2 if cfg.mix == "crossdomain" and len(sources) > 1 else 0
     tr = Trainer(model, data, cfg.train_config(n_domain), hooks, device, ckpt, progress,
                  desc=f"{cfg.method} {'+'.join(sources)} -> {'+'.join(targets)}")
     t0 = time.time(); r = tr.fit()
-    return dict(val=r["val"], epoch=r["epoch"], seconds=time.time() - t0, last=r["last"], **{t: r[t] for t in targets})
+    return dict(
+        val=r["val"], epoch=r["epoch"], seconds=time.time() - t0, last=r["last"], **{t: r[t] for t in targets}
+    )
 
 # %% ../nbs/10_efdm.ipynb #baed4728
 def dg_job(job:dict, # setting, method, sources, targets, seed and cfg (a DGConfig as JSON)
            shared:tuple, ckpt:Path) -> dict: # (dataset, device, progress); the job's checkpoint
     "One grid job (a `Job.fn`): `train_dg` on the job's sources, tested on its targets."
     ds, device, progress = shared
-    return dict(job, **train_dg(ds, job["sources"], job["targets"], DGConfig(**job["cfg"]), device, progress, ckpt=ckpt))
+    return dict(
+        job,
+        **train_dg(ds, job["sources"], job["targets"], DGConfig(**job["cfg"]), device, progress, ckpt=ckpt),
+    )
 
 def run_dg_grid(ds, # a `DomainDataset`
                 jobs:list[tuple], # (setting, method, sources, targets, seed)
@@ -223,12 +252,22 @@ def run_dg_grid(ds, # a `DomainDataset`
     "Run every job with `train_dg`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
     grid = []
     for setting, method, sources, targets, seed in jobs:
-        mix = base.mix if setting == "lodo" else "random"               # single source: no second domain to pair with
+        mix = base.mix if setting == "lodo" else "random"  # single source: no second domain to pair with
         over = (single or {}) if setting == "single" else {}
-        cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed, mix=mix)))   # JSON-normalized
+        # JSON-normalized
+        cfg = json.loads(json.dumps(asdict(base) | over | dict(method=method, seed=seed, mix=mix)))
         job = dict(setting=setting, method=method, sources=sources, targets=targets, seed=seed, cfg=cfg)
-        grid.append(Job(f"{setting}-{method}-{'+'.join(sources)}-seed{seed}", dg_job, job, config_check(cfg, DGConfig())))
-    return run_jobs(grid, (ds, device, progress), folder, launcher, address, progress=progress, desc="EFDM grid")
+        grid.append(
+            Job(
+                f"{setting}-{method}-{'+'.join(sources)}-seed{seed}",
+                dg_job,
+                job,
+                config_check(cfg, DGConfig()),
+            )
+        )
+    return run_jobs(
+        grid, (ds, device, progress), folder, launcher, address, progress=progress, desc="EFDM grid"
+    )
 
 def dg_table(results:list[dict], setting:str, methods:list[str], domains:list[str]):
     "A pandas table (methods x target domains + avg) of 'mean ± std' over seeds, and the numeric means."
@@ -250,7 +289,7 @@ def dg_table(results:list[dict], setting:str, methods:list[str], domains:list[st
     return pd.DataFrame(rows).T, means
 
 # %% ../nbs/10_efdm.ipynb #376dfdd4
-_VGG_CUTS = (0, 2, 7, 12, 21)                                         # relu1_1, relu2_1, relu3_1, relu4_1 in vgg19().features
+_VGG_CUTS = (0, 2, 7, 12, 21)  # relu1_1, relu2_1, relu3_1, relu4_1 in vgg19().features
 
 def vgg_encoder(weights:str="", # torchvision VGG-19 ImageNet state_dict file; "" = random (seeded) weights
                 depth:int=0, # stages to keep (0: 4 with weights, 3 without)
@@ -259,14 +298,19 @@ def vgg_encoder(weights:str="", # torchvision VGG-19 ImageNet state_dict file; "
     import torchvision
     torch.manual_seed(seed); vgg = torchvision.models.vgg19()
     if weights:
-        if not Path(weights).is_file(): raise FileNotFoundError(f"VGG-19 weights {weights} not found (a torchvision vgg19 state_dict file)")
+        if not Path(weights).is_file():
+            raise FileNotFoundError(
+                f"VGG-19 weights {weights} not found (a torchvision vgg19 state_dict file)"
+            )
         vgg.load_state_dict(torch.load(weights, map_location="cpu"))
     depth = depth or (4 if weights else 3)
-    def reflect(m):                                                   # the official `vgg_normalised`: reflection padding,
+    def reflect(m):  # the official `vgg_normalised`: reflection padding,
         if isinstance(m, nn.Conv2d): m.padding = (0, 0); return nn.Sequential(nn.ReflectionPad2d(1), m)
         if isinstance(m, nn.MaxPool2d): m.ceil_mode = True            # ceil-mode pooling; the same weights
         return m
-    enc = nn.ModuleList(nn.Sequential(*map(reflect, vgg.features[_VGG_CUTS[i]:_VGG_CUTS[i + 1]])) for i in range(depth)).eval()
+    enc = nn.ModuleList(
+        nn.Sequential(*map(reflect, vgg.features[_VGG_CUTS[i] : _VGG_CUTS[i + 1]])) for i in range(depth)
+    ).eval()
     return enc.requires_grad_(False)
 
 # %% ../nbs/10_efdm.ipynb #86812837
@@ -275,10 +319,13 @@ def resnet_encoder(weights:str="toynet", # see `dg_literate.toynet.backbone`: "t
     "Frozen early stages of a pretrained ResNet as the style-transfer encoder: stem (/2), layer1 (/4), layer2 (/8), layer3 (/16)."
     from dg_literate.toynet import backbone
     m = backbone(arch, weights)
-    stages = [nn.Sequential(m.conv1, m.bn1, m.relu), nn.Sequential(m.maxpool, m.layer1), m.layer2, m.layer3][:depth]
+    stages = [nn.Sequential(m.conv1, m.bn1, m.relu), nn.Sequential(m.maxpool, m.layer1), m.layer2, m.layer3][
+        :depth
+    ]
     enc = nn.ModuleList(stages).eval().requires_grad_(False)
-    with torch.no_grad(): enc.channels = [f.shape[1] for f in encode_all(enc, torch.zeros(1, 3, 32, 32))]   # stage widths
-    enc.first_down = True                                                      # the stem already halves the resolution
+    # stage widths
+    with torch.no_grad(): enc.channels = [f.shape[1] for f in encode_all(enc, torch.zeros(1, 3, 32, 32))]
+    enc.first_down = True  # the stem already halves the resolution
     return enc
 
 # %% ../nbs/10_efdm.ipynb #349d0cfd
@@ -296,7 +343,12 @@ def style_decoder(depth:int=3, channels=(64, 128, 256, 512), # the encoder's sta
     conv = lambda i, o: [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)]
     layers = []
     for k in range(depth - 1, 0, -1):
-        layers += conv(ch[k], ch[k - 1]) + [nn.ReLU(), nn.Upsample(scale_factor=2, mode="nearest")] + conv(ch[k - 1], ch[k - 1]) + [nn.ReLU()]
+        layers += (
+            conv(ch[k], ch[k - 1])
+            + [nn.ReLU(), nn.Upsample(scale_factor=2, mode="nearest")]
+            + conv(ch[k - 1], ch[k - 1])
+            + [nn.ReLU()]
+        )
     if first_down: layers += [nn.Upsample(scale_factor=2, mode="nearest")] + conv(ch[0], ch[0]) + [nn.ReLU()]
     return nn.Sequential(*layers, *conv(ch[0], 3))
 
@@ -305,17 +357,35 @@ def vgg_decoder() -> nn.Sequential:
     "The official AdaIN/EFDM decoder from relu4_1 (`net.py` L14-44): 9 reflection-padded 3x3 convolutions, nearest upsampling."
     conv = lambda i, o, relu=True: [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)] + ([nn.ReLU()] if relu else [])
     up = [nn.Upsample(scale_factor=2, mode="nearest")]
-    return nn.Sequential(*conv(512, 256), *up, *conv(256, 256), *conv(256, 256), *conv(256, 256), *conv(256, 128), *up,
-                         *conv(128, 128), *conv(128, 64), *up, *conv(64, 64), *conv(64, 3, relu=False))
+    return nn.Sequential(
+        *conv(512, 256),
+        *up,
+        *conv(256, 256),
+        *conv(256, 256),
+        *conv(256, 256),
+        *conv(256, 128),
+        *up,
+        *conv(128, 128),
+        *conv(128, 64),
+        *up,
+        *conv(64, 64),
+        *conv(64, 3, relu=False)
+    )
 
 # %% ../nbs/10_efdm.ipynb #7c1e3000
 def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0,
                           depth:int=0): # encoder stages (0: VGG's default, ResNet's 3)
     "The frozen encoder ('toynet', a ResNet state_dict file, or 'vgg19' with `vgg_weights`) and an untrained decoder mirroring it."
-    enc = vgg_encoder(vgg_weights, depth, seed=seed) if encoder == "vgg19" else resnet_encoder(encoder, depth=depth or 3)
+    enc = (
+        vgg_encoder(vgg_weights, depth, seed=seed)
+        if encoder == "vgg19"
+        else resnet_encoder(encoder, depth=depth or 3)
+    )
     torch.manual_seed(seed)
     if encoder == "vgg19" and len(enc) == 4: return enc, vgg_decoder()        # the paper's pair, to relu4_1
-    return enc, style_decoder(len(enc), getattr(enc, "channels", (64, 128, 256, 512)), getattr(enc, "first_down", False))
+    return enc, style_decoder(
+        len(enc), getattr(enc, "channels", (64, 128, 256, 512)), getattr(enc, "first_down", False)
+    )
 
 # %% ../nbs/10_efdm.ipynb #a496a67e
 MATCH = {"adain": adain, "hm": histogram_matching, "efdm": efdm}
@@ -325,7 +395,7 @@ def style_loss(method:str, a:torch.Tensor, b:torch.Tensor) -> torch.Tensor:
     if method == "adain":
         (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
         return F.mse_loss(ma, mb) + F.mse_loss(sa, sb)
-    return F.mse_loss(a, MATCH[method](a, b).detach())                # EFD loss for "efdm", HM target for "hm"
+    return F.mse_loss(a, MATCH[method](a, b).detach())  # EFD loss for "efdm", HM target for "hm"
 
 # %% ../nbs/10_efdm.ipynb #996e1f58
 @dataclass
@@ -337,8 +407,8 @@ class StyleTransferConfig:
     style_weight: float = 10.0      # w
     alpha: float = 1.0              # content-style trade-off in training, t = alpha t + (1 - alpha) E(c) (official default 1)
     encoder: str = "toynet"         # "toynet" (its first 3 stages), a ResNet state_dict file, or "vgg19" (see `vgg_weights`)
-    vgg_weights: str = ""           # with encoder "vgg19": a torchvision VGG-19 ImageNet state_dict file; "" = random
-    depth: int = 0                  # encoder stages matched (0: VGG to relu4_1 with weights, ResNet to layer2, /8)
+    vgg_weights: str = ""  # with encoder "vgg19": a torchvision VGG-19 ImageNet state_dict file; "" = random
+    depth: int = 0  # encoder stages matched (0: VGG to relu4_1 with weights, ResNet to layer2, /8)
     seed: int = 0
 
 # %% ../nbs/10_efdm.ipynb #06912f88
@@ -346,7 +416,10 @@ def _imnorm(x:torch.Tensor) -> torch.Tensor: return normalize(x)         # uint8
 
 # %% ../nbs/10_efdm.ipynb #eccc28a0
 def _imdenorm(x:torch.Tensor) -> torch.Tensor:
-    m, s = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None], torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
+    m, s = (
+        torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None],
+        torch.tensor(IMAGENET_STD, device=x.device)[:, None, None],
+    )
     return ((x * s + m).clamp(0, 1) * 255).round().to(torch.uint8)
 
 # %% ../nbs/10_efdm.ipynb #7febef07
@@ -354,7 +427,8 @@ def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,
                          cfg:StyleTransferConfig, device=None, progress:bool=True):
     "Train a decoder for one matching operator; returns (encoder, decoder, loss log)."
     device = torch.device(device or "cpu"); set_seed(cfg.seed)
-    enc, dec = style_encoder_decoder(cfg.encoder, cfg.vgg_weights, cfg.seed, cfg.depth); enc, dec = enc.to(device), dec.to(device)
+    enc, dec = style_encoder_decoder(cfg.encoder, cfg.vgg_weights, cfg.seed, cfg.depth)
+    enc, dec = enc.to(device), dec.to(device)
     opt = torch.optim.Adam(dec.parameters(), lr=cfg.lr); g = torch.Generator().manual_seed(cfg.seed); log = []
     for step in tqdm(range(cfg.steps), desc=f"style transfer decoder ({cfg.method})", disable=not progress):
         c = _imnorm(contents[torch.randint(len(contents), (cfg.batch_size,), generator=g)].to(device))
@@ -380,7 +454,9 @@ def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efd
 
 # %% ../nbs/10_efdm.ipynb #771b2db7
 @torch.no_grad()
-def interpolate_styles(enc, dec, content:torch.Tensor, style_a:torch.Tensor, style_b:torch.Tensor, lam:float) -> torch.Tensor:
+def interpolate_styles(
+    enc, dec, content: torch.Tensor, style_a: torch.Tensor, style_b: torch.Tensor, lam: float
+) -> torch.Tensor:
     "EFDMix between two styles: $\\lambda\\,\\mathrm{EFDM}(x,y_a)+(1-\\lambda)\\,\\mathrm{EFDM}(x,y_b)$, decoded (uint8)."
     d = next(dec.parameters()).device
     x = encode_all(enc, _imnorm(content.to(d)))[-1]
@@ -410,8 +486,13 @@ def bench_efdm(batch:int=64, # batch size (ResNet-18 stage shapes at 224 px)
             g = torch.Generator().manual_seed(0)
             x, y = torch.randn(shp, generator=g).to(dev), torch.randn(shp, generator=g).to(dev)
             lam, perm = torch.rand(shp[0], 1, 1, 1).to(dev), torch.randperm(shp[0]).to(dev)
-            ops = {"adain": lambda v: adain(v, y), "efdm": lambda v: efdm(v, y), "mixstyle": lambda v: mixstyle(v, lam, perm),
-                   "efdmix": lambda v: efdmix(v, lam, perm), "efdmix_gather": lambda v: efdmix_gather(v, lam, perm)}
+            ops = {
+                "adain": lambda v: adain(v, y),
+                "efdm": lambda v: efdm(v, y),
+                "mixstyle": lambda v: mixstyle(v, lam, perm),
+                "efdmix": lambda v: efdmix(v, lam, perm),
+                "efdmix_gather": lambda v: efdmix_gather(v, lam, perm),
+            }
             t = {}
             for name, op in ops.items():
                 best = float("inf")
@@ -419,20 +500,40 @@ def bench_efdm(batch:int=64, # batch size (ResNet-18 stage shapes at 224 px)
                     v = x.clone().requires_grad_(True); sync(); t0 = time.perf_counter()
                     op(v).square().mean().backward(); sync(); best = min(best, time.perf_counter() - t0)
                 t[name] = best
-            rows.append(dict(device=dev, stage=stage, shape=str(shp), **{f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()},
-                             efdmix_over_mixstyle=round(t["efdmix"] / t["mixstyle"], 2), efdm_over_adain=round(t["efdm"] / t["adain"], 2),
-                             gather_over_scatter=round(t["efdmix_gather"] / t["efdmix"], 2)))
+            rows.append(
+                dict(
+                    device=dev,
+                    stage=stage,
+                    shape=str(shp),
+                    **{f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()},
+                    efdmix_over_mixstyle=round(t["efdmix"] / t["mixstyle"], 2),
+                    efdm_over_adain=round(t["efdm"] / t["adain"], 2),
+                    gather_over_scatter=round(t["efdmix_gather"] / t["efdmix"], 2),
+                )
+            )
         size = 224 if dev == "cuda" else 64                           # a whole SGD step: what a user pays
         if in_test(): size = 32
         x, y = torch.randn(batch, 3, size, size).to(dev), torch.randint(0, 7, (batch,)).to(dev)
         t = {}
         for method in ("erm", "mixstyle", "efdmix"):
-            model = style_resnet(DGConfig(method=method, p=1.0), 7).to(dev).train()   # p = 1: a style layer mixes every batch
+            # p = 1: a style layer mixes every batch
+            model = style_resnet(DGConfig(method=method, p=1.0), 7).to(dev).train()
             opt = torch.optim.SGD(model.parameters(), lr=1e-3); best = float("inf")
             for _ in range(repeats + 1):
                 sync(); t0 = time.perf_counter()
-                F.cross_entropy(model(x), y).backward(); opt.step(); opt.zero_grad(); sync(); best = min(best, time.perf_counter() - t0)
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+                opt.zero_grad()
+                sync()
+                best = min(best, time.perf_counter() - t0)
             t[method] = best
-        rows.append(dict(device=dev, stage=f"resnet18 step, {size} px", shape=str((batch, 3, size, size)), **{f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()},
-                         efdmix_over_mixstyle=round(t["efdmix"] / t["mixstyle"], 2)))
+        rows.append(
+            dict(
+                device=dev,
+                stage=f"resnet18 step, {size} px",
+                shape=str((batch, 3, size, size)),
+                **{f"{k}_ms": round(v * 1e3, 2) for k, v in t.items()},
+                efdmix_over_mixstyle=round(t["efdmix"] / t["mixstyle"], 2),
+            )
+        )
     return rows

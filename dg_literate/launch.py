@@ -18,8 +18,8 @@ __all__ = ['LAUNCHERS', 'Job', 'job_key', 'write_json_atomic', 'write_result', '
 @dataclass
 class Job:
     key: str                         # the result file's stem, unique in its grid
-    fn: Callable                     # fn(cfg, shared, ckpt:Path) -> dict (JSON); a module-level function for Ray
-    cfg: dict                        # the job's config: its result is a pure function of cfg and the grid's shared data
+    fn: Callable  # fn(cfg, shared, ckpt:Path) -> dict (JSON); a module-level function for Ray
+    cfg: dict  # the job's config: its result is a pure function of cfg and the grid's shared data
     check: Callable|None = None      # result -> None, raising if a finished result does not belong to cfg
 
 def job_key(name:str, cfg:dict) -> str:
@@ -69,20 +69,24 @@ def run_jobs(jobs:list[Job], shared:Any=None, # data every job reads (e.g. a dat
     "Run every job not finished in `folder`, each result written atomically to `<key>.json`; all results in order."
     if launcher not in LAUNCHERS: raise ValueError(f"unknown launcher {launcher!r}; one of {LAUNCHERS}")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if len({j.key for j in jobs}) < len(jobs): raise ValueError("two jobs share a key: their results would overwrite each other")
+    if len({j.key for j in jobs}) < len(jobs):
+        raise ValueError("two jobs share a key: their results would overwrite each other")
     done = {j.key: r for j in jobs if (r := read_finished(folder, j)) is not None}
     todo = [j for j in jobs if j.key not in done]
     if launcher == "local":
         for j in tqdm(todo, desc=desc, disable=not progress or not todo, mininterval=10):
             done[j.key] = _finish(folder, j, compute(j, shared, str(folder)))
-    elif todo: done |= _run_ray(todo, shared, folder, address, num_gpus, retries, progress, desc)
+    elif todo:
+        done |= _run_ray(todo, shared, folder, address, num_gpus, retries, progress, desc)
     return [done[j.key] for j in jobs]
 
 # %% ../nbs/08_launch.ipynb #lnch0008
 def _run_ray(todo, shared, folder, address, num_gpus, retries, progress, desc) -> dict:
     try: import ray
-    except ImportError: raise ImportError("launcher='ray' needs Ray: pip install -e '.[ray]' (or use launcher='local')") from None
-    if not ray.is_initialized(): ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
+    except ImportError:
+        raise ImportError("launcher='ray' needs Ray: pip install -e '.[ray]' (or use launcher='local')") from None
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
     if num_gpus is None:
         import torch
         num_gpus = 1 if torch.cuda.is_available() else 0
@@ -110,7 +114,9 @@ def toy_job(cfg:dict, shared:Any, ckpt:Path) -> dict:
 def tensor_job(cfg:dict, shared:Any, ckpt:Path) -> dict:
     "A toy job whose result holds a tensor: a seeded (n,) normal draw, returned under `tensors`."
     import torch
-    return dict(cfg=cfg, tensors=dict(x=torch.randn(cfg["n"], generator=torch.Generator().manual_seed(cfg["seed"]))))
+    return dict(
+        cfg=cfg, tensors=dict(x=torch.randn(cfg["n"], generator=torch.Generator().manual_seed(cfg["seed"])))
+    )
 
 # %% ../nbs/08_launch.ipynb #lnch0015
 def bench_launch(n_jobs:int=8, # jobs in the grid
@@ -126,7 +132,8 @@ def bench_launch(n_jobs:int=8, # jobs in the grid
         t0 = time.perf_counter(); run_jobs(jobs, 1.0, a, progress=False); res["local_s"] = time.perf_counter() - t0
         ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
         try:
-            run_jobs([Job("warm", toy_job, dict(seed=0, n=10))], 1.0, b, launcher="ray", progress=False)   # start the workers
+            # start the workers
+            run_jobs([Job("warm", toy_job, dict(seed=0, n=10))], 1.0, b, launcher="ray", progress=False)
             t0 = time.perf_counter(); run_jobs(jobs, 1.0, b, launcher="ray", progress=False); res["ray_s"] = time.perf_counter() - t0
         finally: ray.shutdown()
     res["speedup"] = res["local_s"] / res["ray_s"]

@@ -26,7 +26,9 @@ CONTENT_PROMPT = "{}"                             # P_n^content
 def style_prompts(classnames:list[str], # the N class names
                   placeholder:str="*") -> list[str]: # a single-token stand-in for S_i
     "The style prompt followed by the N style-content prompts, as one batch of 1+N texts."
-    return [STYLE_PROMPT.format(placeholder)] + [STYLE_CONTENT_PROMPT.format(placeholder, c) for c in classnames]
+    return [STYLE_PROMPT.format(placeholder)] + [
+        STYLE_CONTENT_PROMPT.format(placeholder, c) for c in classnames
+    ]
 
 @dataclass
 class PromptStylerConfig:
@@ -35,7 +37,7 @@ class PromptStylerConfig:
     lr: float = 0.002              # SGD learning rate for S_i (paper: 0.002)
     momentum: float = 0.9          # SGD momentum (paper: 0.9)
     init_std: float = 0.02         # S_i ~ N(0, init_std^2) (paper: 0.02)
-    tau: float = 1.0               # temperature of L_content; 1 is the paper's Eq. (raw cosines in the softmax)
+    tau: float = 1.0  # temperature of L_content; 1 is the paper's Eq. (raw cosines in the softmax)
     arc_s: float = 5.0             # ArcFace scale (paper: 5)
     arc_m: float = 0.5             # ArcFace margin in radians (paper: 0.5)
     epochs: int = 50               # classifier epochs (paper: 50)
@@ -81,7 +83,11 @@ def frozen(model:nn.Module):
 
 # %% ../nbs/20_promptstyler.ipynb #c448611a
 def _autocast(device:torch.device, amp:bool):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if (amp and device.type == "cuda") else torch.autocast(device.type, enabled=False)
+    return (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if (amp and device.type == "cuda")
+        else torch.autocast(device.type, enabled=False)
+    )
 
 # %% ../nbs/20_promptstyler.ipynb #64d01526
 def learn_style(model, # an open_clip CLIP, frozen
@@ -97,8 +103,9 @@ def learn_style(model, # an open_clip CLIP, frozen
     losses = []
     for _ in range(cfg.iters):
         with _autocast(tokens.device, cfg.amp and batched):
-            if batched: f = encode_text(model, tokens, inject={star: s}, truncate=True)            # (1+N,d) one forward
-            else: f = torch.cat([encode_text(model, t[None], inject={star: s}, truncate=False) for t in tokens])
+            if batched: f = encode_text(model, tokens, inject={star: s}, truncate=True)  # (1+N,d) one forward
+            else:
+                f = torch.cat([encode_text(model, t[None], inject={star: s}, truncate=False) for t in tokens])
         f = F.normalize(f.float(), dim=-1)
         l_style, l_content = prompt_loss(f[0], f_prev, f[1:], f_content, cfg.tau)
         opt.zero_grad(set_to_none=True); (l_style + l_content).backward(); opt.step()
@@ -120,10 +127,14 @@ def _features(model, tokens, star, styles, cfg):
 def _fingerprint(model) -> float:
     "A number that changes with the text tower's weights (checkpoints must come from the same encoder)."
     tw = text_tower(model)
-    return float(sum(p.detach().double().sum() * (k + 1) for k, p in enumerate(tw.transformer.parameters())) + tw.token_embedding.weight.detach().double().sum())
+    return float(
+        sum(p.detach().double().sum() * (k + 1) for k, p in enumerate(tw.transformer.parameters()))
+        + tw.token_embedding.weight.detach().double().sum()
+    )
 
 # %% ../nbs/20_promptstyler.ipynb #e2cc0acc
-_STYLE_KEYS = ("iters", "lr", "momentum", "init_std", "tau", "placeholder", "amp", "seed")   # what a style depends on (K does not)
+# what a style depends on (K does not)
+_STYLE_KEYS = ("iters", "lr", "momentum", "init_std", "tau", "placeholder", "amp", "seed")
 
 def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and its tokenizer
                         classnames:list[str], # the N class names
@@ -135,28 +146,58 @@ def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and 
     star = token_id(tokenizer, cfg.placeholder)
     tokens = tokenizer(style_prompts(classnames, cfg.placeholder)).to(dev)          # (1+N, 77)
     D = text_tower(model).token_embedding.weight.shape[1]
-    fp = _fingerprint(model) if ckpt is not None else None                          # the encoder this checkpoint belongs to
+    fp = _fingerprint(model) if ckpt is not None else None  # the encoder this checkpoint belongs to
     with frozen(model):
         with torch.no_grad(), _autocast(dev, cfg.amp):
-            f_content = F.normalize(encode_text(model, tokenizer([CONTENT_PROMPT.format(c) for c in classnames]).to(dev)).float(), dim=-1)
-        st = dict(styles=torch.empty(0, D), f_style=torch.empty(0, f_content.shape[1]), losses=torch.empty(0, cfg.iters, 2), seconds=0.0)
+            f_content = F.normalize(
+                encode_text(model, tokenizer([CONTENT_PROMPT.format(c) for c in classnames]).to(dev)).float(),
+                dim=-1,
+            )
+        st = dict(
+            styles=torch.empty(0, D),
+            f_style=torch.empty(0, f_content.shape[1]),
+            losses=torch.empty(0, cfg.iters, 2),
+            seconds=0.0,
+        )
         if ckpt is not None and Path(ckpt).exists():
             st = torch.load(ckpt, weights_only=False)
-            if ({k: st["cfg"][k] for k in _STYLE_KEYS} != {k: asdict(cfg)[k] for k in _STYLE_KEYS} or st["classnames"] != list(classnames)
-                    or not math.isclose(st["model"], fp, rel_tol=1e-9)):
-                raise ValueError(f"{ckpt} was written with another config, class list or text encoder; delete it or pass another ckpt")
-            st = {k: (v[: cfg.n_styles] if torch.is_tensor(v) else v) for k, v in st.items()}   # a longer run's prefix is a shorter run
+            if (
+                {k: st["cfg"][k] for k in _STYLE_KEYS} != {k: asdict(cfg)[k] for k in _STYLE_KEYS}
+                or st["classnames"] != list(classnames)
+                or not math.isclose(st["model"], fp, rel_tol=1e-9)
+            ):
+                raise ValueError(
+                    f"{ckpt} was written with another config, class list or text encoder; delete it or pass another ckpt"
+                )
+            # a longer run's prefix is a shorter run
+            st = {k: (v[: cfg.n_styles] if torch.is_tensor(v) else v) for k, v in st.items()}
         t0 = time.time() - st["seconds"]
-        bar = tqdm(range(len(st["styles"]), cfg.n_styles), desc="style words", disable=not progress, initial=len(st["styles"]), total=cfg.n_styles,
-                   mininterval=10)                                           # few lines in papermill's saved output
+        bar = tqdm(
+            range(len(st["styles"]), cfg.n_styles),
+            desc="style words",
+            disable=not progress,
+            initial=len(st["styles"]),
+            total=cfg.n_styles,
+            mininterval=10,
+        )  # few lines in papermill's saved output
         for i in bar:
-            s, losses = learn_style(model, tokens, star, _init_style(cfg, i, D), st["f_style"].to(dev), f_content, cfg)
-            u = _features(model, tokens[:1], star, s, cfg)                           # (1,d) the new style's frozen feature
-            st["styles"] = torch.cat([st["styles"], s.cpu()[None]]); st["f_style"] = torch.cat([st["f_style"], u.cpu()])
+            s, losses = learn_style(
+                model, tokens, star, _init_style(cfg, i, D), st["f_style"].to(dev), f_content, cfg
+            )
+            u = _features(model, tokens[:1], star, s, cfg)  # (1,d) the new style's frozen feature
+            st["styles"] = torch.cat([st["styles"], s.cpu()[None]])
+            st["f_style"] = torch.cat([st["f_style"], u.cpu()])
             st["losses"] = torch.cat([st["losses"], losses[None]]); st["seconds"] = time.time() - t0
             if len(losses): bar.set_postfix(style=f"{losses[-1, 0]:.3f}", content=f"{losses[-1, 1]:.3f}")
-            if ckpt is not None: torch.save(dict(st, cfg=asdict(cfg), classnames=list(classnames), model=fp), ckpt)
-    return dict(styles=st["styles"], f_style=st["f_style"], losses=st["losses"], seconds=st["seconds"], f_content=f_content.cpu())
+            if ckpt is not None:
+                torch.save(dict(st, cfg=asdict(cfg), classnames=list(classnames), model=fp), ckpt)
+    return dict(
+        styles=st["styles"],
+        f_style=st["f_style"],
+        losses=st["losses"],
+        seconds=st["seconds"],
+        f_content=f_content.cpu(),
+    )
 
 # %% ../nbs/20_promptstyler.ipynb #af9bd5d7
 def style_content_features(model, tokenizer, classnames:list[str],
@@ -180,7 +221,11 @@ def arcface_logits(f:torch.Tensor, # features, (B,d) (normalized inside)
     if y is None or margin == 0: return scale * cos
     cy = cos.gather(1, y[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)                        # (B,1) cos(theta_y)
     sy = (1 - cy**2).sqrt()
-    target = torch.where(cy > math.cos(math.pi - margin), cy * math.cos(margin) - sy * math.sin(margin), cy - margin * math.sin(margin))
+    target = torch.where(
+        cy > math.cos(math.pi - margin),
+        cy * math.cos(margin) - sy * math.sin(margin),
+        cy - margin * math.sin(margin),
+    )
     return scale * cos.scatter(1, y[:, None], target)
 
 class ArcFaceHead(nn.Module):
@@ -210,9 +255,23 @@ def train_classifier(feats:torch.Tensor, # style-content features, (K*N,d)
 # %% ../nbs/20_promptstyler.ipynb #122216a3
 class PromptStyler(nn.Module):
     "Source-free DG classifier: image encoder -> L2 norm -> ArcFace head trained on synthesized style-content text features."
-    def __init__(self, clip_model, head:ArcFaceHead, classnames:list[str], styles:torch.Tensor|None=None, log:dict|None=None):
+    def __init__(
+        self,
+        clip_model,
+        head: ArcFaceHead,
+        classnames: list[str],
+        styles: torch.Tensor | None = None,
+        log: dict | None = None,
+    ):
         super().__init__()
-        self.clip_model, self.head, self.classnames, self.styles, self.log = clip_model, head, list(classnames), styles, log or {}
+        self.clip_model, self.head, self.classnames, self.styles, self.log = (
+            clip_model,
+            head,
+            list(classnames),
+            styles,
+            log or {},
+        )
+
     @classmethod
     def fit(cls, clip_model, tokenizer, # an open_clip CLIP (kept frozen) and its tokenizer
             classnames:list[str], # the N class names
@@ -223,13 +282,27 @@ class PromptStyler(nn.Module):
         st = learn_style_vectors(clip_model, tokenizer, classnames, cfg, ckpt=ckpt, progress=progress)
         t0 = time.time()
         feats, labels = style_content_features(clip_model, tokenizer, classnames, st["styles"], cfg)
-        content_acc = ((feats @ st["f_content"].T).argmax(1) == labels).float().mean().item() * 100   # style-content prompts nearest their class
+        # style-content prompts nearest their class
+        content_acc = ((feats @ st["f_content"].T).argmax(1) == labels).float().mean().item() * 100
         t1 = time.time()
         head = train_classifier(feats, labels, len(classnames), cfg, progress=progress)
-        last = st["losses"][:, -1] if cfg.iters else torch.full((1, 2), float("nan"))      # (K,2) each style's final losses
-        log = dict(style_seconds=st["seconds"], feature_seconds=t1 - t0, classifier_seconds=time.time() - t1,
-                   final_style_loss=last[:, 0].mean().item(), final_content_loss=last[:, 1].mean().item(), content_acc=content_acc)
-        return cls(clip_model, head.to(next(clip_model.parameters()).device), classnames, st["styles"], dict(log, features=feats, labels=labels, **st))
+        # (K,2) each style's final losses
+        last = st["losses"][:, -1] if cfg.iters else torch.full((1, 2), float("nan"))
+        log = dict(
+            style_seconds=st["seconds"],
+            feature_seconds=t1 - t0,
+            classifier_seconds=time.time() - t1,
+            final_style_loss=last[:, 0].mean().item(),
+            final_content_loss=last[:, 1].mean().item(),
+            content_acc=content_acc,
+        )
+        return cls(
+            clip_model,
+            head.to(next(clip_model.parameters()).device),
+            classnames,
+            st["styles"],
+            dict(log, features=feats, labels=labels, **st),
+        )
     def classify_features(self, f:torch.Tensor) -> torch.Tensor:
         "Logits $s\\cos\\theta$ (B,N) of image features (B,d)."
         return self.head(f.to(self.head.weight.device))
@@ -244,16 +317,36 @@ def promptstyler_job(job:dict, # classnames, seed and cfg (a PromptStylerConfig 
                      ckpt:Path) -> dict: # the style checkpoint (a job in progress resumes from it)
     "One PromptStyler seed as a `run_jobs` job: fit, then accuracy (%) per domain; styles and head as `tensors`."
     clip, F_img = shared
-    ps = PromptStyler.fit(clip.model, clip.tokenizer, job["classnames"], PromptStylerConfig(**job["cfg"]), ckpt=ckpt,
-                          progress=False)
-    acc = {d: (ps.classify_features(f).argmax(1).cpu() == y).float().mean().item() * 100 for d, (f, y) in F_img.items()}
-    keys = ("style_seconds", "feature_seconds", "classifier_seconds", "final_style_loss", "final_content_loss", "content_acc")
+    ps = PromptStyler.fit(
+        clip.model,
+        clip.tokenizer,
+        job["classnames"],
+        PromptStylerConfig(**job["cfg"]),
+        ckpt=ckpt,
+        progress=False,
+    )
+    acc = {
+        d: (ps.classify_features(f).argmax(1).cpu() == y).float().mean().item() * 100
+        for d, (f, y) in F_img.items()
+    }
+    keys = (
+        "style_seconds",
+        "feature_seconds",
+        "classifier_seconds",
+        "final_style_loss",
+        "final_content_loss",
+        "content_acc",
+    )
     return dict(job=job, acc=acc, log={k: ps.log[k] for k in keys} | dict(n_features=len(ps.log["labels"])),
                 tensors=dict(styles=ps.styles.detach().cpu(), head=ps.head.weight.detach().cpu()))
 
 def promptstyler_from(clip_model, tokenizer, r:dict) -> PromptStyler: # a finished `promptstyler_job` result
     "The fitted `PromptStyler` of a job's result; its K*N style-content features recomputed into `log`."
-    cfg, names, dev = PromptStylerConfig(**r["job"]["cfg"]), r["job"]["classnames"], next(clip_model.parameters()).device
+    cfg, names, dev = (
+        PromptStylerConfig(**r["job"]["cfg"]),
+        r["job"]["classnames"],
+        next(clip_model.parameters()).device,
+    )
     styles = r["tensors"]["styles"].to(dev)
     feats, labels = style_content_features(clip_model, tokenizer, names, styles, cfg)
     head = ArcFaceHead(feats.shape[1], len(names), cfg.arc_s, cfg.arc_m).to(dev)
@@ -271,25 +364,29 @@ def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (rand
     device = torch.device(device) if device else default_device()
     from dg_literate.clip import LOCAL_MODELS, load_clip
     torch.manual_seed(0)
-    if model_name in LOCAL_MODELS: c = load_clip(model_name, device=device); model, tok = c.model, c.tokenizer   # the project's models
-    else: model, tok = open_clip.create_model(model_name, device=device).eval(), open_clip.get_tokenizer(model_name)
+    # the project's models
+    if model_name in LOCAL_MODELS: c = load_clip(model_name, device=device); model, tok = c.model, c.tokenizer
+    else:
+        model, tok = open_clip.create_model(model_name, device=device).eval(), open_clip.get_tokenizer(model_name)
     cfg = PromptStylerConfig(iters=iters)
     star = token_id(tok, cfg.placeholder); tokens = tok(style_prompts(list(classnames))).to(device)
     D = text_tower(model).token_embedding.weight.shape[1]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     res = dict(model=model_name, device=str(device), iters=iters, n_classes=len(classnames), threads=torch.get_num_threads())
     with frozen(model):
-        with torch.no_grad(): f_c = F.normalize(encode_text(model, tok(list(classnames)).to(device)).float(), dim=-1)
+        with torch.no_grad():
+            f_c = F.normalize(encode_text(model, tok(list(classnames)).to(device)).float(), dim=-1)
         f_prev = F.normalize(torch.randn(3, f_c.shape[1], generator=torch.Generator().manual_seed(1)), dim=-1).to(device)
         s0 = _init_style(cfg, 0, D)
-        learn_style(model, tokens, star, s0, f_prev, f_c, PromptStylerConfig(iters=2), batched=True)     # warm-up
+        # warm-up
+        learn_style(model, tokens, star, s0, f_prev, f_c, PromptStylerConfig(iters=2), batched=True)
         for name, batched in (("literal", False), ("ours", True)):
             sync(); t0 = time.perf_counter()
             _, losses = learn_style(model, tokens, star, s0, f_prev, f_c, cfg, batched=batched); sync()
             res[f"{name}_s"], res[f"{name}_losses"] = time.perf_counter() - t0, losses
     res["speedup"] = res["literal_s"] / res["ours_s"]
     res["max_loss_diff"] = float((res.pop("literal_losses") - res.pop("ours_losses")).abs().max())
-    res["tolerance"] = 5e-2 if (device.type == "cuda" and cfg.amp) else 1e-4       # bf16 autocast vs fp32 on CUDA
+    res["tolerance"] = 5e-2 if (device.type == "cuda" and cfg.amp) else 1e-4  # bf16 autocast vs fp32 on CUDA
     res["losses_agree"] = res["max_loss_diff"] <= res["tolerance"]
     print(f"PromptStyler, one style x {iters} iterations, {model_name} text tower, {len(classnames)} classes, {device}: "
           f"literal {res['literal_s']:.1f} s, ours {res['ours_s']:.1f} s -> {res['speedup']:.1f}x faster; "

@@ -30,7 +30,8 @@ def vision_forward(visual, # open_clip VisionTransformer (model.visual)
                    record:int=0, # record the token states of layers < record
                    at:str="output") -> tuple[torch.Tensor, list[torch.Tensor]]: # "output" or "input" of each block
     "open_clip's ViT forward with MaPLe vision prompts; returns features (B,d) and token states (B,1+P+n,D_v) per layer."
-    if getattr(visual, "attn_pool", None) is not None: raise NotImplementedError("attention-pooled vision towers are not supported")
+    if getattr(visual, "attn_pool", None) is not None:
+        raise NotImplementedError("attention-pooled vision towers are not supported")
     if at not in ("output", "input"): raise ValueError(f"at={at!r}: 'output' or 'input'")
     x = visual.conv1(images).flatten(2).transpose(1, 2)                      # (B,P,D_v) patch embeddings
     cls = visual.class_embedding.to(x.dtype).expand(len(x), 1, -1)
@@ -42,7 +43,8 @@ def vision_forward(visual, # open_clip VisionTransformer (model.visual)
     if not tr.batch_first: raise NotImplementedError("expects a batch-first open_clip transformer")
     for i, blk in enumerate(tr.resblocks):
         if prompts and 0 < i < len(prompts):
-            x = torch.cat([x[:, :n_tok], prompts[i].to(x.dtype).expand(len(x), -1, -1)], 1)   # deep prompts replace the old ones
+            # deep prompts replace the old ones
+            x = torch.cat([x[:, :n_tok], prompts[i].to(x.dtype).expand(len(x), -1, -1)], 1)
         if i < record and at == "input": rec.append(x)
         x = blk(x)
         if i < record and at == "output": rec.append(x)
@@ -61,7 +63,8 @@ def text_forward(model, # open_clip CLIP (causal text tower, argmax/eos pooling)
                  record:int=0) -> tuple[torch.Tensor, list[torch.Tensor]]: # features (Q,d), and $u^m$ (Q,D_t) per layer < record
     "open_clip's text forward with MaPLe text prompts (context truncated); returns features and per-layer token means."
     tw = text_tower(model)
-    if tw.pool_type not in ("argmax", "eos") or tw.attn_mask is None: raise NotImplementedError("expects a causal text tower with EOT pooling")
+    if tw.pool_type not in ("argmax", "eos") or tw.attn_mask is None:
+        raise NotImplementedError("expects a causal text tower with EOT pooling")
     eot = tokens.argmax(-1) if tw.pool_type == "argmax" else (tokens == tw.eos_id).int().argmax(-1)
     tokens = tokens[:, : int(eot.max()) + 1]; L = tokens.shape[1]               # exact for a causal tower
     x = tw.token_embedding(tokens)                                           # (Q,L,D_t)
@@ -70,10 +73,12 @@ def text_forward(model, # open_clip CLIP (causal text tower, argmax/eos pooling)
     x = x + tw.positional_embedding[:L].to(x.dtype)
     mask = tw.attn_mask[:L, :L]
     pos = torch.arange(L, device=x.device)
-    inner = ((pos[None] > 0) & (pos[None] < eot[:, None])).to(x.dtype)[..., None]    # (Q,L,1): prompt and words; no SOS, EOS, padding
+    # (Q,L,1): prompt and words; no SOS, EOS, padding
+    inner = ((pos[None] > 0) & (pos[None] < eot[:, None])).to(x.dtype)[..., None]
     rec = []
     for i, blk in enumerate(tw.transformer.resblocks):
-        if deep and 0 < i <= len(deep): x = torch.cat([x[:, :1], deep[i - 1].to(x.dtype).expand(len(x), -1, -1), x[:, 1 + n:]], 1)
+        if deep and 0 < i <= len(deep):
+            x = torch.cat([x[:, :1], deep[i - 1].to(x.dtype).expand(len(x), -1, -1), x[:, 1 + n :]], 1)
         x = blk(x, attn_mask=mask)
         if i < record: rec.append((x * inner).sum(1) / inner.sum(1))
     x = tw.ln_final(x)[torch.arange(len(x), device=x.device), eot]           # (Q,D_t)
@@ -94,13 +99,21 @@ class MultimodalPrompts(nn.Module):
         tw = text_tower(model)
         Dt, Dv = tw.token_embedding.weight.shape[1], model.visual.conv1.out_channels
         g = torch.Generator().manual_seed(seed)
-        if n_ctx > len(ctx_init.split()): raise ValueError(f"n_ctx {n_ctx} > the {len(ctx_init.split())} words of {ctx_init!r}")
-        with torch.no_grad(): emb = tw.token_embedding(tokenizer([ctx_init]).to(tw.token_embedding.weight.device))[0]
-        self.n_ctx, self.depth, self.ctx_init, self.vision, self.tokenizer = n_ctx, depth, ctx_init, vision, tokenizer
-        self.ctx = nn.Parameter(emb[1:1 + n_ctx].detach().clone().float().cpu())                  # $P_t^0$ (n,D_t)
-        self.deep = nn.Parameter(torch.randn(depth - 1, n_ctx, Dt, generator=g) * 0.02)          # $P_t^{1..J-1}$
+        if n_ctx > len(ctx_init.split()):
+            raise ValueError(f"n_ctx {n_ctx} > the {len(ctx_init.split())} words of {ctx_init!r}")
+        with torch.no_grad():
+            emb = tw.token_embedding(tokenizer([ctx_init]).to(tw.token_embedding.weight.device))[0]
+        self.n_ctx, self.depth, self.ctx_init, self.vision, self.tokenizer = (
+            n_ctx,
+            depth,
+            ctx_init,
+            vision,
+            tokenizer,
+        )
+        self.ctx = nn.Parameter(emb[1:1 + n_ctx].detach().clone().float().cpu())  # $P_t^0$ (n,D_t)
+        self.deep = nn.Parameter(torch.randn(depth - 1, n_ctx, Dt, generator=g) * 0.02)  # $P_t^{1..J-1}$
         if vision:
-            self.couple = nn.ModuleList([nn.Linear(Dt, Dv) for _ in range(depth)])               # $F_0..F_{J-1}$
+            self.couple = nn.ModuleList([nn.Linear(Dt, Dv) for _ in range(depth)])  # $F_0..F_{J-1}$
             for lin in self.couple:
                 nn.init.normal_(lin.weight, std=0.02, generator=g)
                 nn.init.zeros_(lin.bias)
@@ -138,12 +151,17 @@ def _augmix_ops(size:int):
     from PIL import Image, ImageOps
     sgn = lambda r: 1 if r.random() < 0.5 else -1
     aff = lambda im, m: im.transform(im.size, Image.AFFINE, m, resample=Image.BILINEAR)
-    return [lambda im, l, r: ImageOps.autocontrast(im), lambda im, l, r: ImageOps.equalize(im),
-            lambda im, l, r: ImageOps.posterize(im, 4 - int(l * 4)),
-            lambda im, l, r: im.rotate(sgn(r) * int(l * 30), resample=Image.BILINEAR),
-            lambda im, l, r: ImageOps.solarize(im, 256 - int(l * 256)),
-            lambda im, l, r: aff(im, (1, sgn(r) * l * 0.3, 0, 0, 1, 0)), lambda im, l, r: aff(im, (1, 0, 0, sgn(r) * l * 0.3, 1, 0)),
-            lambda im, l, r: aff(im, (1, 0, sgn(r) * int(l * size / 3), 0, 1, 0)), lambda im, l, r: aff(im, (1, 0, 0, 0, 1, sgn(r) * int(l * size / 3)))]
+    return [
+        lambda im, l, r: ImageOps.autocontrast(im),
+        lambda im, l, r: ImageOps.equalize(im),
+        lambda im, l, r: ImageOps.posterize(im, 4 - int(l * 4)),
+        lambda im, l, r: im.rotate(sgn(r) * int(l * 30), resample=Image.BILINEAR),
+        lambda im, l, r: ImageOps.solarize(im, 256 - int(l * 256)),
+        lambda im, l, r: aff(im, (1, sgn(r) * l * 0.3, 0, 0, 1, 0)),
+        lambda im, l, r: aff(im, (1, 0, 0, sgn(r) * l * 0.3, 1, 0)),
+        lambda im, l, r: aff(im, (1, 0, sgn(r) * int(l * size / 3), 0, 1, 0)),
+        lambda im, l, r: aff(im, (1, 0, 0, 0, 1, sgn(r) * int(l * size / 3))),
+    ]
 
 def augmix(crop, preprocess, rng:random.Random, severity:int=1) -> torch.Tensor: # PIL crop -> (3,H,W)
     "TPT's `augmix`: three chains of 1-3 AugMix operations mixed with Dirichlet weights, blended with the crop by Beta(1,1)."
@@ -152,7 +170,8 @@ def augmix(crop, preprocess, rng:random.Random, severity:int=1) -> torch.Tensor:
     mix = torch.zeros_like(x)
     for k in range(3):
         im = crop.copy()
-        for _ in range(rng.randint(1, 3)): im = rng.choice(ops)(im.convert("RGB"), rng.uniform(0.1, severity) / 10, rng)
+        for _ in range(rng.randint(1, 3)):
+            im = rng.choice(ops)(im.convert("RGB"), rng.uniform(0.1, severity) / 10, rng)
         mix += float(w[k]) * preprocess(im)
     return m * x + (1 - m) * mix
 
@@ -177,12 +196,14 @@ def make_views(image, # one raw test image (PIL)
     return torch.stack(views)
 
 # %% ../nbs/40_promptsync.ipynb #e8de958e
-LEXNAMES = ("adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body noun.cognition "
-            "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object noun.person "
-            "noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
-            "noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition verb.consumption "
-            "verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative "
-            "verb.weather adj.ppl").split()   # WordNet's lexicographer files, numbered as in lexnames(5WN)
+LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body noun.cognition "
+    "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object noun.person "
+    "noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
+    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition verb.consumption "
+    "verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative "
+    "verb.weather adj.ppl"
+).split()  # WordNet's lexicographer files, numbered as in lexnames(5WN)
 
 @lru_cache(maxsize=None)
 def wordnet(folder:str|None=None): # WordNet 3.0 database files; default $DG_LITERATE_WORDNET or /usr/share/wordnet
@@ -194,7 +215,8 @@ def wordnet(folder:str|None=None): # WordNet 3.0 database files; default $DG_LIT
     if src is None or not (src/"data.noun").exists():
         warnings.warn("WordNet not found (install `nltk` and Debian's `wordnet-base`, or set DG_LITERATE_WORDNET): "
                       "the text prototypes use the plain prompt only"); return None
-    dest = cache_dir("wordnet")          # nltk reads only inside its data path, and needs `lexnames`, which Debian omits
+    # nltk reads only inside its data path, and needs `lexnames`, which Debian omits
+    dest = cache_dir("wordnet")
     if not (dest/"lexnames").exists():
         for f in src.glob("*.*"): shutil.copy(f, dest/f.name)
         (dest/"lexnames").write_text("".join(f"{i:02d}\t{n}\t{ {'noun': 1, 'verb': 2, 'adj': 3, 'adv': 4}[n.split('.')[0]] }\n"
@@ -203,7 +225,8 @@ def wordnet(folder:str|None=None): # WordNet 3.0 database files; default $DG_LIT
     class WordNet30(WordNetCorpusReader):
         def map_wn(self, version="wordnet"): return None      # these files are WordNet 3.0: nothing to map
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The multilingual functions")   # no Open Multilingual WordNet: English only
+        # no Open Multilingual WordNet: English only
+        warnings.filterwarnings("ignore", message="The multilingual functions")
         return WordNet30(str(dest), None)
 
 # %% ../nbs/40_promptsync.ipynb #4b58032f
@@ -236,10 +259,16 @@ def proxy_source(images:list, labels:torch.Tensor, # S raw source shots (PIL) an
                  preprocess, tokenizer, prompts:list[list[str]], # the model's preprocess and tokenizer; `class_prompts(...)`
                  n_views:int=4, scale:tuple=(0.08, 1.0), seed:int=0) -> ProxySource:
     "The labelled proxy source: V views per shot (the first the shot itself) and every class's augmented prompts."
-    views = torch.cat([make_views(im, preprocess, n_views, scale, seed=seed * 100_003 + i) for i, im in enumerate(images)])
+    views = torch.cat(
+        [make_views(im, preprocess, n_views, scale, seed=seed * 100_003 + i) for i, im in enumerate(images)]
+    )
     flat = [(q, c) for c, qs in enumerate(prompts) for q in qs]
-    return ProxySource(views, torch.as_tensor(labels).repeat_interleave(n_views), tokenizer([q for q, _ in flat]),
-                       torch.tensor([c for _, c in flat]))
+    return ProxySource(
+        views,
+        torch.as_tensor(labels).repeat_interleave(n_views),
+        tokenizer([q for q, _ in flat]),
+        torch.tensor([c for _, c in flat]),
+    )
 
 # %% ../nbs/40_promptsync.ipynb #07a1d205
 class Prototypes(NamedTuple):
@@ -259,11 +288,19 @@ def class_prototypes(model, prompts:MultimodalPrompts, # the frozen model and th
     dev, J = source.views.device, prompts.depth
     tok, cls = [], []
     for s in range(0, len(source.views), batch_size):
-        vt = vision_tokens(vision_forward(model.visual, source.views[s:s + batch_size], prompts.vision_prompts(), record=J)[1])
-        tok.append(torch.stack(vt["tokens"]).float()); cls.append(torch.stack(vt["cls"]).float())   # (J,b,D_v)
+        vt = vision_tokens(
+            vision_forward(
+                model.visual, source.views[s : s + batch_size], prompts.vision_prompts(), record=J
+            )[1]
+        )
+        tok.append(torch.stack(vt["tokens"]).float()); cls.append(torch.stack(vt["cls"]).float())  # (J,b,D_v)
     tok, cls, y = torch.cat(tok, 1), torch.cat(cls, 1), source.labels.to(dev)
-    ut = [text_forward(model, source.text_tokens[s:s + 1024].to(dev), prompts.ctx, list(prompts.deep), record=J)[1]
-          for s in range(0, len(source.text_tokens), 1024)]
+    ut = [
+        text_forward(
+            model, source.text_tokens[s : s + 1024].to(dev), prompts.ctx, list(prompts.deep), record=J
+        )[1]
+        for s in range(0, len(source.text_tokens), 1024)
+    ]
     ut, yt = [torch.cat(u) for u in zip(*ut)], source.text_labels.to(dev)
     return Prototypes([_class_mean(z, y, C) for z in tok], [_class_mean(z, y, C) for z in cls],
                       [_class_mean(u.float(), yt, C) for u in ut])
@@ -274,8 +311,10 @@ def prototype_alignment_loss(p_x:list[torch.Tensor], # $p_x^m$ per layer: (D,) o
                              p_bar:torch.Tensor, # $\bar p$, (C,) class weights (detached inside)
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # ($\mathcal L_A$, amplitude, angle), the last two (J,C)
     "$\\mathcal L_A$ of one branch: probability-weighted amplitude and angle distances to the class prototypes."
-    amp = torch.stack([torch.log1p(((p.expand_as(v) - v) ** 2).mean(1)) for p, v in zip(p_x, protos)])          # (J,C)
-    ang = torch.stack([1 - F.cosine_similarity(p.expand_as(v), v, dim=1) for p, v in zip(p_x, protos)])         # (J,C)
+    # (J,C)
+    amp = torch.stack([torch.log1p(((p.expand_as(v) - v) ** 2).mean(1)) for p, v in zip(p_x, protos)])
+    # (J,C)
+    ang = torch.stack([1 - F.cosine_similarity(p.expand_as(v), v, dim=1) for p, v in zip(p_x, protos)])
     return ((amp + ang) * p_bar.detach()[None]).sum(1).mean(), amp, ang
 
 # %% ../nbs/40_promptsync.ipynb #bb95a639
@@ -289,24 +328,28 @@ def prototype_discrimination_loss(z:torch.Tensor, # views $z_i$, (n,D) of one la
     Y = F.one_hot(y, len(h)).float()                                             # (n,C)
     k = torch.unique(y)
     pos = (Y * e_zh).sum(0)[k]                                                    # (K,)
-    neg = (e_hh.sum(1) - e_hh.diag())[k]                                          # (i) prototype vs other prototypes
-    neg = neg + (Y * (e_zh.sum(1, keepdim=True) - e_zh)).sum(0)[k]                # (ii) its views vs other prototypes
-    neg = neg + ((1 - Y) * e_zh).sum(0)[k]                                        # (iii) prototype vs other classes' views
+    neg = (e_hh.sum(1) - e_hh.diag())[k]  # (i) prototype vs other prototypes
+    neg = neg + (Y * (e_zh.sum(1, keepdim=True) - e_zh)).sum(0)[k]  # (ii) its views vs other prototypes
+    neg = neg + ((1 - Y) * e_zh).sum(0)[k]  # (iii) prototype vs other classes' views
     return -(pos / (pos + neg)).log().mean()
 
 # %% ../nbs/40_promptsync.ipynb #0dbb8f8a
 def draw_source_batch(source:ProxySource, b:int, # batch index: the same index is the same draw
                  batch_size:int=32, seed:int=0) -> tuple[torch.Tensor, torch.Tensor]: # views (B,3,H,W), labels (B,)
     "Batch `b` of the proxy source's labelled views: a seeded draw without replacement."
-    i = torch.randperm(len(source.views), generator=torch.Generator().manual_seed(seed * 1_000_003 + b))[:batch_size]
+    i = torch.randperm(len(source.views), generator=torch.Generator().manual_seed(seed * 1_000_003 + b))[
+        :batch_size
+    ]
     return source.views[i], source.labels[i]
 
 def source_discrimination_loss(model, prompts:MultimodalPrompts, source:ProxySource, protos:Prototypes,
                                b:int, batch_size:int=32, tau:float=0.1, seed:int=0) -> torch.Tensor:
     "$\\mathcal L_D$ on source batch `b` at the current prompts: vision tokens, vision [CLS] and text, mean over layers."
-    J = len(protos.vision); x, y = draw_source_batch(source, b, batch_size, seed); dev = protos.vision[0].device
+    J = len(protos.vision)
+    x, y = draw_source_batch(source, b, batch_size, seed)
+    dev = protos.vision[0].device
     vt = vision_tokens(vision_forward(model.visual, x.to(dev), prompts.vision_prompts(), record=J)[1])
-    q = torch.isin(source.text_labels, y)                                       # the prompts of the batch's classes
+    q = torch.isin(source.text_labels, y)  # the prompts of the batch's classes
     _, ut = text_forward(model, source.text_tokens[q].to(dev), prompts.ctx, list(prompts.deep), record=J)
     y, yt = y.to(dev), source.text_labels[q].to(dev)
     terms = [prototype_discrimination_loss(vt["tokens"][m], y, protos.vision[m], tau) for m in range(J)]
@@ -330,13 +373,16 @@ def source_token_stats(model, prompts:MultimodalPrompts, images:torch.Tensor, # 
                        layers:tuple=(0, 1), batch_size:int=64) -> tuple[list, list]: # per layer (T,D_v) means, variances
     "PromptAlign's offline source statistics at the block inputs, with the prompts in place: means, then variances (two passes)."
     J, L = max(layers) + 1, len(model.visual.transformer.resblocks)
-    if J > L: raise ValueError(f"PromptAlign layers {tuple(layers)}: the vision tower has {L} blocks (0..{L - 1})")
+    if J > L:
+        raise ValueError(f"PromptAlign layers {tuple(layers)}: the vision tower has {L} blocks (0..{L - 1})")
     def states(xb):
         rec = vision_forward(model.visual, xb, prompts.vision_prompts(), J, at="input")[1]
         return [rec[l].double() for l in layers]
     batches, n = [images[s:s + batch_size] for s in range(0, len(images), batch_size)], len(images)
     mu = [sum(s) / n for s in zip(*[[x.sum(0) for x in states(b)] for b in batches])]
-    var = [sum(s) / n for s in zip(*[[((x - m) ** 2).sum(0) for x, m in zip(states(b), mu)] for b in batches])]
+    var = [
+        sum(s) / n for s in zip(*[[((x - m) ** 2).sum(0) for x, m in zip(states(b), mu)] for b in batches])
+    ]
     return [m.float() for m in mu], [v.float() for v in var]
 
 # %% ../nbs/40_promptsync.ipynb #a35999da
@@ -365,8 +411,11 @@ def freeze(model:nn.Module) -> nn.Module:
     for p in model.parameters(): p.requires_grad_(False)
     return model
 
+
 @torch.no_grad()
-def confident(model, prompts:MultimodalPrompts, views:torch.Tensor, class_tokens:torch.Tensor, top:float=0.1) -> torch.Tensor:
+def confident(
+    model, prompts: MultimodalPrompts, views: torch.Tensor, class_tokens: torch.Tensor, top: float = 0.1
+) -> torch.Tensor:
     "The confident views' indices, from all N views in one batch without a graph."
     return select_confident(prompts.logits(model, views, class_tokens), top)
 
@@ -382,7 +431,7 @@ def tpt_adapt(model, prompts:MultimodalPrompts, # frozen open_clip model; prompt
     "TPT on the given prompts: entropy of the confident views' mean prediction, a step each iteration; predict, reset."
     def run():
         opt = torch.optim.AdamW(prompts.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        idx = confident(model, prompts, views, class_tokens, cfg.top)           # chosen once, at the first step (TPT)
+        idx = confident(model, prompts, views, class_tokens, cfg.top)  # chosen once, at the first step (TPT)
         for _ in range(cfg.steps):
             loss = avg_entropy(prompts.logits(model, views[idx], class_tokens))
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
@@ -398,10 +447,18 @@ def promptalign_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tenso
         idx = confident(model, prompts, views, class_tokens, cfg.top)
         for _ in range(cfg.steps):
             v = views[idx]
-            fi, rin = vision_forward(model.visual, v, prompts.vision_prompts(), max(cfg.pa_layers) + 1, at="input")
+            fi, rin = vision_forward(
+                model.visual, v, prompts.vision_prompts(), max(cfg.pa_layers) + 1, at="input"
+            )
             ft, _ = text_forward(model, class_tokens.to(v.device), prompts.ctx, list(prompts.deep))
-            logits = model.logit_scale.exp().float() * F.normalize(fi.float(), dim=-1) @ F.normalize(ft.float(), dim=-1).T
-            loss = avg_entropy(logits) + promptalign_loss([rin[l] for l in cfg.pa_layers], *stats, weight=cfg.pa_weight)
+            logits = (
+                model.logit_scale.exp().float()
+                * F.normalize(fi.float(), dim=-1)
+                @ F.normalize(ft.float(), dim=-1).T
+            )
+            loss = avg_entropy(logits) + promptalign_loss(
+                [rin[l] for l in cfg.pa_layers], *stats, weight=cfg.pa_weight
+            )
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         with torch.no_grad(): return prompts.logits(model, views[:1], class_tokens)[0]
     return _reset_after(prompts, run)
@@ -418,8 +475,15 @@ def meta_train_grad(model, prompts:MultimodalPrompts, source:ProxySource, protos
     if cache is not None: cache[b] = g
     return g, l_d.item()
 
-def meta_test_loss(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor, views:torch.Tensor, protos:Prototypes,
-                   cfg:TTAConfig) -> tuple[torch.Tensor, dict]:
+
+def meta_test_loss(
+    model,
+    prompts: MultimodalPrompts,
+    class_tokens: torch.Tensor,
+    views: torch.Tensor,
+    protos: Prototypes,
+    cfg: TTAConfig,
+) -> tuple[torch.Tensor, dict]:
     "$\\mathcal L_{ent}+\\lambda_A\\mathcal L_A$ on the confident views `views` at the current prompts."
     J = len(protos.vision) if cfg.align else 0
     fi, ft, rec = prompts.encode(model, views, class_tokens, record=J)
@@ -428,9 +492,13 @@ def meta_test_loss(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor, 
     if cfg.entropy: ent = avg_entropy(logits); loss = loss + ent; log["ent"] = ent.item()
     if cfg.align:
         p_bar, vt = logits.softmax(1).mean(0), vision_tokens(rec["vision"])
-        l_a = torch.stack([prototype_alignment_loss([z.float().mean(0) for z in vt["tokens"]], protos.vision, p_bar)[0],
-                           prototype_alignment_loss([z.float().mean(0) for z in vt["cls"]], protos.cls, p_bar)[0],
-                           prototype_alignment_loss([u.float() for u in rec["text"]], protos.text, p_bar)[0]]).mean()
+        l_a = torch.stack(
+            [
+                prototype_alignment_loss([z.float().mean(0) for z in vt["tokens"]], protos.vision, p_bar)[0],
+                prototype_alignment_loss([z.float().mean(0) for z in vt["cls"]], protos.cls, p_bar)[0],
+                prototype_alignment_loss([u.float() for u in rec["text"]], protos.text, p_bar)[0],
+            ]
+        ).mean()
         loss = loss + cfg.lam_align * l_a; log["align"] = l_a.item()
     return loss, log
 
@@ -449,7 +517,7 @@ def promptsync_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor
         idx = confident(model, prompts, views, class_tokens, cfg.top)
         acc = [torch.zeros_like(p) for p in params]
         i0 = (i // cfg.reuse_every) * cfg.reuse_every if cfg.reuse_every > 0 else i
-        if cache is not None:                                                   # PromptSync*: keep the current block's batches only
+        if cache is not None:  # PromptSync*: keep the current block's batches only
             for b in [b for b in cache if not i0 * cfg.steps <= b < (i0 + 1) * cfg.steps]: del cache[b]
         for s in range(cfg.steps):
             g_D = None
@@ -460,14 +528,19 @@ def promptsync_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor
                 backup = [p.detach().clone() for p in params]
                 with torch.no_grad():
                     for p, g in zip(params, g_D): p.sub_(cfg.inner_lr * g)      # provisional theta'
-            loss, lg = meta_test_loss(model, prompts, class_tokens, views[idx], protos, cfg)   # 2. meta-test at theta'
+            # 2. meta-test at theta'
+            loss, lg = meta_test_loss(model, prompts, class_tokens, views[idx], protos, cfg)
             log.update(lg)
-            g_T = torch.autograd.grad(loss, params, allow_unused=True) if loss.requires_grad else [None] * len(params)
+            g_T = (
+                torch.autograd.grad(loss, params, allow_unused=True)
+                if loss.requires_grad
+                else [None] * len(params)
+            )
             g_T = [torch.zeros_like(p) if g is None else g for p, g in zip(params, g_T)]
             if cfg.disc:
                 with torch.no_grad():
                     for p, b in zip(params, backup): p.copy_(b)                 # back to theta
-            for a, gt, k in zip(acc, g_T, range(len(acc))):                     # 3. accumulate the averaged gradient
+            for a, gt, k in zip(acc, g_T, range(len(acc))):  # 3. accumulate the averaged gradient
                 a += (gt if g_D is None else 0.5 * (cfg.lam_disc * g_D[k] + gt)) / cfg.steps
         for p, a in zip(params, acc): p.grad = a
         opt.step()
@@ -477,7 +550,7 @@ def promptsync_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor
 # %% ../nbs/40_promptsync.ipynb #29e2b4b7
 @dataclass
 class MaPLeConfig:
-    epochs: int = 2                # MaPLe's cross-dataset config: 2 (on ImageNet's 16,000 shots, 4,000 steps an epoch)
+    epochs: int = 2  # MaPLe's cross-dataset config: 2 (on ImageNet's 16,000 shots, 4,000 steps an epoch)
     lr: float = 0.0026             # SGD learning rate
     batch_size: int = 4
     momentum: float = 0.9
@@ -501,7 +574,9 @@ def train_maple(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor,
     freeze(model); dev = class_tokens.device
     size = tuple(preprocess(images[0]).shape[-2:])
     aug = T.Compose([T.RandomResizedCrop(size, scale=cfg.scale), T.RandomHorizontalFlip()])
-    opt = torch.optim.SGD(prompts.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(
+        prompts.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
     g, losses = torch.Generator().manual_seed(cfg.seed), []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -509,7 +584,9 @@ def train_maple(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor,
             for pg in opt.param_groups: pg["lr"] = maple_lr_at(cfg, epoch)
             for b in torch.randperm(len(images), generator=g).split(cfg.batch_size):
                 x = torch.stack([preprocess(aug(images[i].convert("RGB"))) for i in b.tolist()]).to(dev)
-                loss = F.cross_entropy(prompts.logits(model, x, class_tokens), torch.as_tensor(labels)[b].to(dev))
+                loss = F.cross_entropy(
+                    prompts.logits(model, x, class_tokens), torch.as_tensor(labels)[b].to(dev)
+                )
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 losses.append(loss.item())
     return losses
@@ -524,44 +601,66 @@ def bench_promptsync(model_name:str="toyclip-vit", # a project-built ViT model, 
     from PIL import Image
     import open_clip
     device = torch.device(device) if device else default_device()
-    if model_name in LOCAL_MODELS: c = load_clip(model_name, device=device); model, tok, pre = c.model, c.tokenizer, c.preprocess
+    if model_name in LOCAL_MODELS:
+        c = load_clip(model_name, device=device)
+        model, tok, pre = c.model, c.tokenizer, c.preprocess
     else:
         torch.manual_seed(0); model, _, pre = open_clip.create_model_and_transforms(model_name, device=device)
         model, tok = model.eval(), open_clip.get_tokenizer(model_name)
     freeze(model)
     names = ["dog", "elephant", "giraffe", "guitar", "horse", "house", "person"]
-    mp = MultimodalPrompts(model, tok, n_ctx=2, depth=depth).to(device); ct = mp.class_tokens(names).to(device)
+    mp = MultimodalPrompts(model, tok, n_ctx=2, depth=depth).to(device)
+    ct = mp.class_tokens(names).to(device)
     rng = np.random.default_rng(0)
     ims = [Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)) for _ in range(n_images + 7)]
-    src = proxy_source(ims[n_images:], torch.arange(7), pre, tok, class_prompts(names, wn=wordnet()), n_views=4)
+    src = proxy_source(
+        ims[n_images:], torch.arange(7), pre, tok, class_prompts(names, wn=wordnet()), n_views=4
+    )
     src = src._replace(views=src.views.to(device))
-    pa = tuple(l for l in pa_layers if l < len(model.visual.transformer.resblocks))     # a tiny tower has fewer blocks
+    # a tiny tower has fewer blocks
+    pa = tuple(l for l in pa_layers if l < len(model.visual.transformer.resblocks))
     protos, stats = class_prototypes(model, mp, src, 7), source_token_stats(model, mp, src.views, pa)
     cfg = TTAConfig(n_views=n_views, source_batch=source_batch)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     V = lambda im: make_views(im, pre, n_views).to(device)
-    runs = {"TPT": lambda i, im, cache: tpt_adapt(model, mp, ct, V(im), cfg),
-            "PromptAlign": lambda i, im, cache: promptalign_adapt(model, mp, ct, V(im), stats, TTAConfig(n_views=n_views, lr=4e-2, pa_layers=pa)),
-            "PromptSync": lambda i, im, cache: promptsync_adapt(model, mp, ct, V(im), protos, src, i, cfg),
-            "PromptSync*": lambda i, im, cache: promptsync_adapt(model, mp, ct, V(im), protos, src, i,
-                                                                 dataclasses.replace(cfg, reuse_every=reuse_every), cache)}
+    runs = {
+        "TPT": lambda i, im, cache: tpt_adapt(model, mp, ct, V(im), cfg),
+        "PromptAlign": lambda i, im, cache: promptalign_adapt(
+            model, mp, ct, V(im), stats, TTAConfig(n_views=n_views, lr=4e-2, pa_layers=pa)
+        ),
+        "PromptSync": lambda i, im, cache: promptsync_adapt(model, mp, ct, V(im), protos, src, i, cfg),
+        "PromptSync*": lambda i, im, cache: promptsync_adapt(
+            model, mp, ct, V(im), protos, src, i, dataclasses.replace(cfg, reuse_every=reuse_every), cache
+        ),
+    }
     runs["TPT"](0, ims[0], None)                                                # warm-up
-    res = dict(model=model_name, device=str(device), n_images=n_images, n_views=n_views, depth=depth, threads=torch.get_num_threads())
+    res = dict(
+        model=model_name,
+        device=str(device),
+        n_images=n_images,
+        n_views=n_views,
+        depth=depth,
+        threads=torch.get_num_threads(),
+    )
     for name, fn in runs.items():
         cache = {}
         sync(); t0 = time.perf_counter()
         for i in range(n_images): fn(i, ims[i], cache)
         sync(); res[f"{name}_ms"] = (time.perf_counter() - t0) / n_images * 1e3
-    for name in ("PromptAlign", "PromptSync", "PromptSync*"): res[f"{name}_over_TPT"] = res[f"{name}_ms"] / res["TPT_ms"]
-    print(f"test-time adaptation, {model_name}, {n_views} views, {device}: TPT {res['TPT_ms']:.0f} ms/image, "
-          f"PromptAlign {res['PromptAlign_ms']:.0f} ({res['PromptAlign_over_TPT']:.2f}x), PromptSync {res['PromptSync_ms']:.0f} "
-          f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* (k={reuse_every}) {res['PromptSync*_ms']:.0f} "
-          f"({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)")
+    for name in ("PromptAlign", "PromptSync", "PromptSync*"):
+        res[f"{name}_over_TPT"] = res[f"{name}_ms"] / res["TPT_ms"]
+    print(
+        f"test-time adaptation, {model_name}, {n_views} views, {device}: TPT {res['TPT_ms']:.0f} ms/image, "
+        f"PromptAlign {res['PromptAlign_ms']:.0f} ({res['PromptAlign_over_TPT']:.2f}x), PromptSync {res['PromptSync_ms']:.0f} "
+        f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* (k={reuse_every}) {res['PromptSync*_ms']:.0f} "
+        f"({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)"
+    )
     return res
 
 # %% ../nbs/40_promptsync.ipynb #shard002
-TTA_METHODS = {"CLIP": ("none", False), "TPT": ("tpt", False), "MaPLe": ("none", True),   # name -> (adaptation,
-               "MaPLe + TPT": ("tpt", True), "PromptAlign": ("promptalign", True),        #   on the MaPLe prompts?)
+# name -> (adaptation,
+TTA_METHODS = {"CLIP": ("none", False), "TPT": ("tpt", False), "MaPLe": ("none", True),
+               "MaPLe + TPT": ("tpt", True), "PromptAlign": ("promptalign", True),  #   on the MaPLe prompts?)
                "PromptSync": ("promptsync", True), "PromptSync*": ("promptsync", True)}
 
 @dataclass
@@ -573,7 +672,7 @@ class TTASetup:
     maple: dict                      # MaPLe seed -> (prompts, Prototypes, PromptAlign's source statistics)
     source: ProxySource              # the labelled proxy source (PromptSync's meta-train batches)
     images: dict                     # target domain -> list of raw test images (PIL)
-    classes: dict                    # target domain -> the class indices it predicts among (ImageNet-A/R: 200)
+    classes: dict  # target domain -> the class indices it predicts among (ImageNet-A/R: 200)
     preprocess: Callable             # the model's image transform
     scale: tuple = (0.08, 1.0)       # view crop area range
     augmix: bool = False             # AugMix on the views
@@ -582,7 +681,9 @@ def tta_method(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig) -> tuple[st
     "`method`'s (adaptation, on the MaPLe prompts?); refuses unknown methods and seeds, and PromptSync* without reuse."
     if method not in TTA_METHODS: raise ValueError(f"unknown method {method!r}: one of {list(TTA_METHODS)}")
     if (method == "PromptSync*") != (cfg.reuse_every > 0):
-        raise ValueError(f"{method} needs reuse_every {'> 0' if method == 'PromptSync*' else '= 0'} in its TTAConfig")
+        raise ValueError(
+            f"{method} needs reuse_every {'> 0' if method == 'PromptSync*' else '= 0'} in its TTAConfig"
+        )
     if TTA_METHODS[method][1] and seed not in s.maple:
         raise ValueError(f"no MaPLe prompts for seed {seed}: trained {list(s.maple)}")
     return TTA_METHODS[method]
@@ -609,7 +710,7 @@ def tta_chunk_job(job:dict, # method, seed, domain, start, stop, n_views, first,
     dev = s.class_tokens.device
     ims, sub, cache, preds, t = s.images[job["domain"]], torch.tensor(s.classes[job["domain"]]), {}, [], 0.0
     for i in range(job["start"], job["stop"]):
-        t0 = time.perf_counter()                                               # views included, as TPT's timing
+        t0 = time.perf_counter()  # views included, as TPT's timing
         v = make_views(ims[i], s.preprocess, job["n_views"], s.scale, use_augmix=s.augmix, seed=i).to(dev)
         logits = adapt_logits(s, job["method"], job["seed"], v[: job["first"] or None], i, cfg, cache)
         preds.append(int(sub[logits.cpu()[sub].argmax()])); t += time.perf_counter() - t0
@@ -625,15 +726,29 @@ def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|st
     "`method`'s predictions on every target domain's test images, one `run_jobs` job per chunk of `chunk` images."
     import json
     from dg_literate.launch import Job, job_key, run_jobs
-    tta_method(s, method, seed, cfg)                                           # refuse a bad method before any job
+    tta_method(s, method, seed, cfg)  # refuse a bad method before any job
     if chunk < 1 or (cfg.reuse_every and chunk % cfg.reuse_every):
-        raise ValueError(f"chunk {chunk}: use a positive multiple of reuse_every {cfg.reuse_every} (a block in one job)")
+        raise ValueError(
+            f"chunk {chunk}: use a positive multiple of reuse_every {cfg.reuse_every} (a block in one job)"
+        )
     jobs = []
     for d, ims in s.images.items():
         k = min(limit, len(ims)) if limit else len(ims)
         for a in range(0, k, chunk):
-            job = json.loads(json.dumps(dict(method=method, seed=seed, domain=d, start=a, stop=min(a + chunk, k),
-                                             n_views=n_views, first=first, cfg=dataclasses.asdict(cfg))))
+            job = json.loads(
+                json.dumps(
+                    dict(
+                        method=method,
+                        seed=seed,
+                        domain=d,
+                        start=a,
+                        stop=min(a + chunk, k),
+                        n_views=n_views,
+                        first=first,
+                        cfg=dataclasses.asdict(cfg),
+                    )
+                )
+            )
             jobs.append(Job(job_key(f"{method}-{d}-{a}", job), tta_chunk_job, job))
     res = run_jobs(jobs, s, folder, launcher, address, progress=progress, desc=f"{method} seed {seed}")
     preds = {d: [] for d in s.images}

@@ -8,7 +8,8 @@ import argparse, csv, fnmatch, importlib, json, os, re, shutil, sys, time, pkgut
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
-from .core import repo_root, read_metrics, markdown_table   # core imports torch only where it uses it
+# core imports torch only where it uses it
+from .core import repo_root, read_metrics, markdown_table
 
 # %% auto #0
 __all__ = ['PAPERS', 'SIDE_BY_SIDE', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover',
@@ -21,7 +22,7 @@ __all__ = ['PAPERS', 'SIDE_BY_SIDE', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper'
 @dataclass
 class Claim:
     claim: str                  # the comparison, e.g. "EFDMix - MixStyle, LODO average accuracy"
-    metric: str                 # a metrics.json key, or "key_a - key_b"; "{dataset}" is filled in per dataset of the run
+    metric: str  # a metrics.json key, or "key_a - key_b"; "{dataset}" is filled in per dataset of the run
     paper: float|None = None    # the paper's number for the same comparison (None: the paper has none)
     setting: str = ""           # where the paper's number comes from, how our setting differs
     unit: str = "%"
@@ -55,7 +56,10 @@ def register_paper(paper:Paper) -> Paper:
 def nbs_dir(nbs:Path|str|None=None) -> Path:
     root = repo_root()
     d = Path(nbs) if nbs else (root/"nbs" if root else None)
-    if d is None or not d.is_dir(): raise FileNotFoundError("no nbs/ folder: run dg-reproduce inside a dg_literate checkout or pass --nbs")
+    if d is None or not d.is_dir():
+        raise FileNotFoundError(
+            "no nbs/ folder: run dg-reproduce inside a dg_literate checkout or pass --nbs"
+        )
     return d
 
 # %% ../nbs/90_reproduce.ipynb #d5afd642
@@ -63,8 +67,16 @@ def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
     "Read the registry `nbs/params/papers.yaml` into `PAPERS` (no module is imported)."
     f = nbs_dir(nbs)/"params"/"papers.yaml"
     for key, d in ((yaml.safe_load(f.read_text()) or {}) if f.is_file() else {}).items():
-        PAPERS[key] = Paper(key, d["notebook"], d["title"], d["citation"], d["url"], d["params"], [Claim(**c) for c in d.get("claims", [])],
-                            float(d.get("minutes", 10.0)))
+        PAPERS[key] = Paper(
+            key,
+            d["notebook"],
+            d["title"],
+            d["citation"],
+            d["url"],
+            d["params"],
+            [Claim(**c) for c in d.get("claims", [])],
+            float(d.get("minutes", 10.0)),
+        )
     return PAPERS
 
 # %% ../nbs/90_reproduce.ipynb #ecc98d6d
@@ -72,8 +84,11 @@ def notebook_parameters(nb_path:Path|str) -> dict:
     "The notebook's papermill parameters: {name: {inferred_type_name, default, help}}; refuses lines papermill cannot parse."
     import papermill as pm, nbformat
     params = pm.inspect_notebook(str(nb_path))
-    cell = next((c for c in nbformat.read(str(nb_path), 4).cells if "parameters" in c.metadata.get("tags", [])), None)
-    names = re.findall(r"^(\w+)\s*(?::[^=\n]*)?=", cell.source if cell else "", re.M)    # every assignment in the cell
+    cell = next(
+        (c for c in nbformat.read(str(nb_path), 4).cells if "parameters" in c.metadata.get("tags", [])), None
+    )
+    # every assignment in the cell
+    names = re.findall(r"^(\w+)\s*(?::[^=\n]*)?=", cell.source if cell else "", re.M)
     if missing := [n for n in names if n not in params]:
         raise ValueError(f"{Path(nb_path).name}: papermill cannot parse the parameter line(s) of {missing}; "
                          "keep '=' and quotes out of their comments")
@@ -85,7 +100,14 @@ def _tag(params_file:str, overrides:dict) -> str:
     return re.sub(r"[^\w.=,+-]+", "-", t)[:120]
 
 # %% ../nbs/90_reproduce.ipynb #11a6f3d4
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,), "dict": (dict,)}
+_TYPES = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+}
 
 def check_types(params:dict, # name -> value
                 known:dict, # `notebook_parameters` of the notebook
@@ -96,7 +118,9 @@ def check_types(params:dict, # name -> value
         t = known[k]["inferred_type_name"]
         if t not in _TYPES: continue
         if not isinstance(v, _TYPES[t]) or (isinstance(v, bool) and t in ("int", "float")):
-            bad.append(f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}")
+            bad.append(
+                f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}"
+            )
     if bad: raise TypeError("parameter value(s) of the wrong type, nothing was run:\n  " + "\n  ".join(bad))
 
 # %% ../nbs/90_reproduce.ipynb #c97ec3ee
@@ -130,13 +154,15 @@ def run_paper(key:str, # registered paper key
               tests:bool=False) -> Path: # also execute the notebook's test cells (`make test` runs them anyway)
     "Execute one paper notebook with papermill into `runs/<notebook>/<tag>/`; returns the run folder."
     import papermill as pm
-    if smoke and dry_run: raise ValueError("--smoke and --dry-run exclude each other: a dry run keeps the file's models, a smoke run swaps in tiny ones")
+    if smoke and dry_run:
+        raise ValueError("--smoke and --dry-run exclude each other: a dry run keeps the file's models, a smoke run swaps in tiny ones")
     if key not in PAPERS: raise KeyError(f"unknown paper {key!r}; registered: {sorted(PAPERS)}")
     paper, nbs = PAPERS[key], nbs_dir(nbs)
     nb = nbs/paper.notebook
     pf = Path(params_file or paper.params)
     pf = pf if pf.is_file() else nbs/pf
-    if not pf.is_file(): raise FileNotFoundError(f"parameter file {params_file or paper.params} not found (looked in . and {nbs})")
+    if not pf.is_file():
+        raise FileNotFoundError(f"parameter file {params_file or paper.params} not found (looked in . and {nbs})")
     params = yaml.safe_load(pf.read_text()) or {}
     overrides = overrides or {}
     source = {k: pf.name for k in params} | {k: "-p" for k in overrides}
@@ -145,7 +171,8 @@ def run_paper(key:str, # registered paper key
     if unknown := sorted(set(params) - set(known)):
         raise KeyError(f"{paper.notebook} has no parameter(s) {unknown}; its parameters: {sorted(known)}")
     check_types(params, known, source)
-    if str(params.get("device", "")).startswith("cuda"):                 # 'cuda' on a machine without it: refused before the run
+    # 'cuda' on a machine without it: refused before the run
+    if str(params.get("device", "")).startswith("cuda"):
         from dg_literate.core import resolve_device
         resolve_device(params["device"])
     tag = tag or _tag(pf.name, overrides) + ("_smoke" if smoke else "") + ("_dry" if dry_run else "")
@@ -153,7 +180,7 @@ def run_paper(key:str, # registered paper key
     status = out/"status.json"
     if status.exists() and json.loads(status.read_text()).get("status") == "done" and not force:
         print(f"{key}: {out} already finished (use --force to run again)"); return out
-    if dry_run and out.exists(): shutil.rmtree(out)                     # a dry run starts clean: no job results of an older code
+    if dry_run and out.exists(): shutil.rmtree(out)  # a dry run starts clean: no job results of an older code
     out.mkdir(parents=True, exist_ok=True)
     if force: (out/"metrics.json").unlink(missing_ok=True)
     (out/"params.json").write_text(json.dumps(dict(paper=key, notebook=paper.notebook, params_file=str(pf), params=params,
@@ -197,7 +224,8 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
     for d in sorted(folder.iterdir()) if folder.is_dir() else []:
         st = d/"status.json"
         if not st.exists() or json.loads(st.read_text()).get("status") != "done": continue
-        if (any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry"))): out.append(d)
+        if any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry")):
+            out.append(d)
     return out
 
 # %% ../nbs/90_reproduce.ipynb #d7348e92
@@ -211,8 +239,19 @@ def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dic
             for ds in _datasets(run) if run else [""]:
                 for c in p.claims:
                     if "{dataset}" not in c.metric and ds != (_datasets(run)[0] if run else ""): continue
-                    rows.append(dict(paper=key, run=run.name if run else "(not run)", dataset=ds, claim=c.claim, ours=c.value(m, ds),
-                                     paper_value=c.paper, unit=c.unit, setting=c.setting, metric=c.metric.replace("{dataset}", ds)))
+                    rows.append(
+                        dict(
+                            paper=key,
+                            run=run.name if run else "(not run)",
+                            dataset=ds,
+                            claim=c.claim,
+                            ours=c.value(m, ds),
+                            paper_value=c.paper,
+                            unit=c.unit,
+                            setting=c.setting,
+                            metric=c.metric.replace("{dataset}", ds),
+                        )
+                    )
     return rows
 
 # %% ../nbs/90_reproduce.ipynb #158dbf72
@@ -226,37 +265,69 @@ def write_results(rows:list[dict], runs:Path|str) -> str:
     "Write `results.md` and `results.csv` into `runs`; returns the markdown table."
     runs = Path(runs); runs.mkdir(parents=True, exist_ok=True)
     with open(runs/"results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["paper"]); w.writeheader(); w.writerows(rows)
-    md = ["| paper | run | dataset | claim | ours | paper | unit | paper's setting |", "|---|---|---|---|---|---|---|---|"]
-    md += [f"| {r['paper']} | {r['run']} | {r['dataset']} | {r['claim']} | {_fmt(r['ours'], ' - ' in r['metric'])} | {_fmt(r['paper_value'], ' - ' in r['metric'])} | {r['unit']} | {r['setting']} |" for r in rows]
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["paper"])
+        w.writeheader()
+        w.writerows(rows)
+    md = [
+        "| paper | run | dataset | claim | ours | paper | unit | paper's setting |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['paper']} | {r['run']} | {r['dataset']} | {r['claim']} | {_fmt(r['ours'], ' - ' in r['metric'])} | {_fmt(r['paper_value'], ' - ' in r['metric'])} | {r['unit']} | {r['setting']} |"
+        for r in rows
+    ]
     text = "\n".join(md) + "\n"
     (runs/"results.md").write_text(text)
     return text
 
 # %% ../nbs/90_reproduce.ipynb #sbs00002
-SIDE_BY_SIDE = {   # table -> (its target domains, [(paper, row name, metric key with {d} for the domain)])
-    "vision-language methods": (("art_painting", "cartoon", "sketch"), [
-        ("promptstyler", "ZS-CLIP (PC), toyclip", "promptstyler/toyworld/ZS-CLIP (PC)/{d}"),
-        ("promptstyler", "PromptStyler, toyclip", "promptstyler/toyworld/PromptStyler/{d}"),
-        ("clap", "CLIP ZS(PC), toyclip", "clap/toyworld/CLIP/zs/PC/{d}"),
-        ("clap", "CLAP ZS(PC), toyclip", "clap/toyworld/CLAP/zs/PC/{d}"),
-        ("clap", "Im.Aug ZS(PC), toyclip", "clap/toyworld/Im.Aug/zs/PC/{d}"),
-        *[("promptsync", f"{m}, toyclip-vit", f"promptsync/toyworld/{m}/{{d}}")
-          for m in ("CLIP", "TPT", "MaPLe", "MaPLe + TPT", "PromptAlign", "PromptSync", "PromptSync*")]]),
-    "ResNet DG methods": (("art_painting", "sketch"), [
-        *[("efdm", f"{n} (EFDM run)", f"efdm/toyworld/lodo/{m}/{{d}}") for m, n in (("erm", "ERM"), ("mixstyle", "MixStyle"), ("efdmix", "EFDMix"))],
-        *[("domainfusion", f"{n} (DomainFusion run)", f"domainfusion/toyworld/{m}/{{d}}")
-          for m, n in (("erm", "ERM"), ("offline", "offline img2img"), ("ld", "latent distillation"), ("aug", "online augmentation"),
-                       ("df", "DomainFusion"))]])}
+SIDE_BY_SIDE = {  # table -> (its target domains, [(paper, row name, metric key with {d} for the domain)])
+    "vision-language methods": (
+        ("art_painting", "cartoon", "sketch"),
+        [
+            ("promptstyler", "ZS-CLIP (PC), toyclip", "promptstyler/toyworld/ZS-CLIP (PC)/{d}"),
+            ("promptstyler", "PromptStyler, toyclip", "promptstyler/toyworld/PromptStyler/{d}"),
+            ("clap", "CLIP ZS(PC), toyclip", "clap/toyworld/CLIP/zs/PC/{d}"),
+            ("clap", "CLAP ZS(PC), toyclip", "clap/toyworld/CLAP/zs/PC/{d}"),
+            ("clap", "Im.Aug ZS(PC), toyclip", "clap/toyworld/Im.Aug/zs/PC/{d}"),
+            *[
+                ("promptsync", f"{m}, toyclip-vit", f"promptsync/toyworld/{m}/{{d}}")
+                for m in ("CLIP", "TPT", "MaPLe", "MaPLe + TPT", "PromptAlign", "PromptSync", "PromptSync*")
+            ],
+        ],
+    ),
+    "ResNet DG methods": (
+        ("art_painting", "sketch"),
+        [
+            *[
+                ("efdm", f"{n} (EFDM run)", f"efdm/toyworld/lodo/{m}/{{d}}")
+                for m, n in (("erm", "ERM"), ("mixstyle", "MixStyle"), ("efdmix", "EFDMix"))
+            ],
+            *[
+                ("domainfusion", f"{n} (DomainFusion run)", f"domainfusion/toyworld/{m}/{{d}}")
+                for m, n in (
+                    ("erm", "ERM"),
+                    ("offline", "offline img2img"),
+                    ("ld", "latent distillation"),
+                    ("aug", "online augmentation"),
+                    ("df", "DomainFusion"),
+                )
+            ],
+        ],
+    ),
+}
 
 def side_by_side(runs:Path|str) -> dict:
     "Per SIDE_BY_SIDE table, a DataFrame (rows x its domains + avg) from the papers' finished default runs; NaN where not run."
     import pandas as pd
     runs, out = Path(runs), {}
-    def default_metrics(p):                                                     # the paper's finished default run, or {}
+    def default_metrics(p):  # the paper's finished default run, or {}
         sel = finished_runs(runs, p, [Path(p.params).stem]) if p else []
         return read_metrics(sel[0]/"metrics.json") if sel else {}
-    metrics = {k: default_metrics(PAPERS.get(k)) for k in {paper for _, rows in SIDE_BY_SIDE.values() for paper, _, _ in rows}}
+    metrics = {
+        k: default_metrics(PAPERS.get(k))
+        for k in {paper for _, rows in SIDE_BY_SIDE.values() for paper, _, _ in rows}
+    }
     for name, (doms, rows) in SIDE_BY_SIDE.items():
         table = {row: {d: metrics[paper].get(key.format(d=d)) for d in doms} for paper, row, key in rows}
         df = pd.DataFrame(table).T.astype(float); df["avg"] = df[list(doms)].mean(axis=1, skipna=False)
@@ -294,20 +365,38 @@ def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
     "One run's heading, parameter file and time, saved tables and figures, as markdown lines."
     import pandas as pd
     meta, st = json.loads((run/"params.json").read_text()), json.loads((run/"status.json").read_text())
-    out = [f"### Run `{run.name}`" + (" (the default)" if run.name == default else ""), "",
-           f"Parameters: `{Path(meta.get('params_file', '?')).name}`" + (f", {st['seconds'] / 60:.1f} min" if st.get("seconds") else "") + ".", ""]
-    tables = sorted((run/"tables").glob("*.md"), key=lambda f: (f.stat().st_mtime, f.name)) if (run/"tables").is_dir() else []
-    for t in tables:                                                            # caption from the .md, numbers from the .csv
+    out = [
+        f"### Run `{run.name}`" + (" (the default)" if run.name == default else ""),
+        "",
+        f"Parameters: `{Path(meta.get('params_file', '?')).name}`"
+        + (f", {st['seconds'] / 60:.1f} min" if st.get("seconds") else "")
+        + ".",
+        "",
+    ]
+    tables = (
+        sorted((run / "tables").glob("*.md"), key=lambda f: (f.stat().st_mtime, f.name))
+        if (run / "tables").is_dir()
+        else []
+    )
+    for t in tables:  # caption from the .md, numbers from the .csv
         text, csv_ = t.read_text(), t.with_suffix(".csv")
         cap = text.split("\n\n")[0] if "\n\n" in text else ""
         out += [cap, "", markdown_table(pd.read_csv(csv_, index_col=0)) if csv_.exists() else text, ""]
-    if not tables:                                                              # a run older than save_table: its metrics
+    if not tables:  # a run older than save_table: its metrics
         out += ["This run saved no tables; its metrics, by key (`table/row/column`):", ""]
-        out += [x for name, df in metrics_tables(read_metrics(run/"metrics.json")).items() for x in (f"`{name}`", "", markdown_table(df.round(2)), "")]
+        out += [
+            x
+            for name, df in metrics_tables(read_metrics(run / "metrics.json")).items()
+            for x in (f"`{name}`", "", markdown_table(df.round(2)), "")
+        ]
     figs = sorted((run/"figures").glob("*.png")) if (run/"figures").is_dir() else []
     shown = [f for f in figs if run.name == default and root and (root/"figures"/f.name).exists()]
     out += [f"![{f.stem}](figures/{f.name})" for f in shown] + ([""] if shown else [])
-    if len(figs) > len(shown): out += ["Figures in the run folder: " + ", ".join(f"`{f.name}`" for f in figs if f not in shown) + ".", ""]
+    if len(figs) > len(shown):
+        out += [
+            "Figures in the run folder: " + ", ".join(f"`{f.name}`" for f in figs if f not in shown) + ".",
+            "",
+        ]
     return out
 
 # %% ../nbs/90_reproduce.ipynb #74eb0f16
@@ -315,16 +404,29 @@ def results_document(runs:Path|str, tags:list[str]|None=None) -> str:
     "RESULTS.md: the claims table, then every paper's finished runs (default first) with their tables and figures."
     runs, root = Path(runs), repo_root()
     claims = write_results(results_table(runs, tags), runs)
-    out = ["# Results", "", f"Generated by `dg-reproduce results` from the finished runs in `runs/` on {time.strftime('%Y-%m-%d')}. "
-           "Do not edit: every number comes from a run's saved tables or metrics.", "",
-           "## Each claim: our number beside the paper's", "", claims]
+    out = [
+        "# Results",
+        "",
+        f"Generated by `dg-reproduce results` from the finished runs in `runs/` on {time.strftime('%Y-%m-%d')}. "
+        "Do not edit: every number comes from a run's saved tables or metrics.",
+        "",
+        "## Each claim: our number beside the paper's",
+        "",
+        claims,
+    ]
     sbs = side_by_side(runs)
     if any(df["avg"].notna().any() for df in sbs.values()):
-        out += ["## Side by side on one world", "", "The papers' default runs, on the target domains they share (the protocols "
-                "are in `nbs/90_reproduce.ipynb`, *Side by side*); accuracy in %, mean over seeds.", ""]
+        out += [
+            "## Side by side on one world",
+            "",
+            "The papers' default runs, on the target domains they share (the protocols "
+            "are in `nbs/90_reproduce.ipynb`, *Side by side*); accuracy in %, mean over seeds.",
+            "",
+        ]
         for name, df in sbs.items(): out += [f"**{name}**", "", markdown_table(df.round(1)), ""]
         if root and tags is None:
-            side_by_side_figure(sbs, root/"figures"/"side_by_side.png"); out += ["![side by side](figures/side_by_side.png)", ""]
+            side_by_side_figure(sbs, root / "figures" / "side_by_side.png")
+            out += ["![side by side](figures/side_by_side.png)", ""]
     for key, p in PAPERS.items():
         default = Path(p.params).stem
         sel = sorted(finished_runs(runs, p, tags), key=lambda d: (d.name != default, d.name))
@@ -345,7 +447,8 @@ def published_outputs(outputs:list) -> list:
     keep = []
     for o in outputs:
         if o.get("output_type") == "stream" and o.get("name") == "stderr": continue
-        if any("widget" in k for k in o.get("data", {})): continue              # a widget view (its text repr says nothing)
+        # a widget view (its text repr says nothing)
+        if any("widget" in k for k in o.get("data", {})): continue
         keep.append(dict(o, execution_count=None) if "execution_count" in o else o)
     return keep
 
@@ -358,10 +461,17 @@ def publish_run(key:str, # registered paper key
     run = Path(runs or (repo_root() or Path.cwd())/"runs")/Path(paper.notebook).stem/Path(paper.params).stem
     st = run/"status.json"
     if not st.exists() or json.loads(st.read_text()).get("status") != "done":
-        raise FileNotFoundError(f"{key}: no finished default run in {run}; run `dg-reproduce run {key}` first")
-    meta, default = json.loads((run/"params.json").read_text()), yaml.safe_load((nbs/paper.params).read_text()) or {}
+        raise FileNotFoundError(
+            f"{key}: no finished default run in {run}; run `dg-reproduce run {key}` first"
+        )
+    meta, default = (
+        json.loads((run / "params.json").read_text()),
+        yaml.safe_load((nbs / paper.params).read_text()) or {},
+    )
     if meta["params"] != default or meta.get("smoke") or meta.get("dry_run"):
-        raise ValueError(f"{key}: {run} did not run with exactly {paper.params}; only the default run is published")
+        raise ValueError(
+            f"{key}: {run} did not run with exactly {paper.params}; only the default run is published"
+        )
     executed = {c.get("id"): c for c in json.loads((run/paper.notebook).read_text())["cells"]}
     path = nbs/paper.notebook; nb = json.loads(path.read_text()); hashes = {}
     for c in nb["cells"]:
@@ -369,15 +479,23 @@ def publish_run(key:str, # registered paper key
         e = executed.get(c.get("id"))
         c["outputs"] = published_outputs(e.get("outputs", [])) if e and _src(e) == _src(c) else []
         if c["outputs"]: hashes[c["id"]] = _md5(_src(c))
-    nb["metadata"] = {k: v for k, v in nb["metadata"].items() if k != "widgets"} | {"dg_literate": dict(
-        published_from=paper.params, params=default, seconds=json.loads(st.read_text()).get("seconds"), cells=hashes)}
+    nb["metadata"] = {k: v for k, v in nb["metadata"].items() if k != "widgets"} | {
+        "dg_literate": dict(
+            published_from=paper.params,
+            params=default,
+            seconds=json.loads(st.read_text()).get("seconds"),
+            cells=hashes,
+        )
+    }
     text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     if len(text.encode()) > limit:
-        raise ValueError(f"{key}: the published notebook would be {len(text.encode()) / 1e6:.1f} MB (limit {limit / 1e6:.1f} MB); "
-                         "show smaller figures or tables")
+        raise ValueError(
+            f"{key}: the published notebook would be {len(text.encode()) / 1e6:.1f} MB (limit {limit / 1e6:.1f} MB); "
+            "show smaller figures or tables"
+        )
     path.write_text(text)
     from nbdev.clean import nbdev_clean
-    nbdev_clean(fname=str(path))                                                # make test's clean check stays a no-op
+    nbdev_clean(fname=str(path))  # make test's clean check stays a no-op
     return path
 
 # %% ../nbs/90_reproduce.ipynb #publ0004
@@ -388,14 +506,25 @@ def check_published(nbs:Path|str|None=None) -> list[str]:
         if not (nbs/p.notebook).exists(): continue                              # another folder's paper
         nb = json.loads((nbs/p.notebook).read_text()); rec = nb["metadata"].get("dg_literate")
         out = {c["id"]: c for c in nb["cells"] if c["cell_type"] == "code" and c.get("outputs")}
-        if out and not rec: problems.append(f"{p.notebook}: outputs without a record of their run; `dg-reproduce publish {key}`")
+        if out and not rec:
+            problems.append(
+                f"{p.notebook}: outputs without a record of their run; `dg-reproduce publish {key}`"
+            )
         if not rec: continue
         if rec.get("params") != (yaml.safe_load((nbs/p.params).read_text()) or {}):
-            problems.append(f"{p.notebook}: published with parameters other than {p.params}'s; re-run and `dg-reproduce publish {key}`")
+            problems.append(
+                f"{p.notebook}: published with parameters other than {p.params}'s; re-run and `dg-reproduce publish {key}`"
+            )
         changed = [i for i, c in out.items() if rec.get("cells", {}).get(i) != _md5(_src(c))]
-        if changed: problems.append(f"{p.notebook}: {len(changed)} cell(s) changed since their outputs were published; re-publish")
+        if changed:
+            problems.append(
+                f"{p.notebook}: {len(changed)} cell(s) changed since their outputs were published; re-publish"
+            )
         lost = [i for i in rec.get("cells", {}) if i not in out]
-        if lost: problems.append(f"{p.notebook}: {len(lost)} published cell(s) lost their outputs; `dg-reproduce publish {key}`")
+        if lost:
+            problems.append(
+                f"{p.notebook}: {len(lost)} published cell(s) lost their outputs; `dg-reproduce publish {key}`"
+            )
     return problems
 
 # %% ../nbs/90_reproduce.ipynb #5615bb77
@@ -406,12 +535,18 @@ def benchmarks() -> dict:
     for m in pkgutil.iter_modules(dg_literate.__path__):
         if m.name.startswith("_"): continue
         mod = importlib.import_module(f"dg_literate.{m.name}")
-        found.update({f"{m.name}.{n}": getattr(mod, n) for n in getattr(mod, "__all__", []) if n.startswith("bench_")})
+        found.update(
+            {f"{m.name}.{n}": getattr(mod, n) for n in getattr(mod, "__all__", []) if n.startswith("bench_")}
+        )
     return found
 
 # %% ../nbs/90_reproduce.ipynb #7e5302a9
-BUILDS = {"toyclip": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP"), "toyclip-vit": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP_VIT"),
-          "toyldm": ("dg_literate.toyldm", "build_toyldm", "TOYLDM"), "toynet": ("dg_literate.toynet", "build_toynet", "TOYNET")}
+BUILDS = {
+    "toyclip": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP"),
+    "toyclip-vit": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP_VIT"),
+    "toyldm": ("dg_literate.toyldm", "build_toyldm", "TOYLDM"),
+    "toynet": ("dg_literate.toynet", "build_toynet", "TOYNET"),
+}
 
 def build_model(name:str, # "toyclip", "toyldm" or "toynet"
                 device:str|None=None, out:str|None=None) -> Path:
@@ -427,7 +562,10 @@ def param_files(nbs:Path|str|None=None) -> list[tuple[str, Path]]:
     for f in sorted((nbs_dir(nbs)/"params").glob("*.yaml")):
         if f.name == "papers.yaml": continue
         key = next((k for k in PAPERS if f.stem == k or f.stem.startswith(k + "_")), None)
-        if key is None: raise KeyError(f"{f.name}: its name must start with a paper key ({sorted(PAPERS)}), e.g. efdm_mine.yaml")
+        if key is None:
+            raise KeyError(
+                f"{f.name}: its name must start with a paper key ({sorted(PAPERS)}), e.g. efdm_mine.yaml"
+            )
         out.append((key, f))
     return out
 
@@ -440,7 +578,8 @@ def dry_run_all(nbs:Path|str|None=None, runs:Path|str|None=None,
         t0, err = time.time(), ""
         try: run_paper(key, str(f), force=True, nbs=nbs, runs=runs, progress=False, dry_run=True)
         except RunFailed as e: err = str(e).splitlines()[0]                  # names the cell
-        except Exception as e: err = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"   # e.g. a dead kernel
+        except Exception as e:
+            err = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"   # e.g. a dead kernel
         rows.append(dict(file=f"nbs/params/{f.name}", paper=key, seconds=round(time.time() - t0, 1), result="FAIL" if err else "pass", error=err))
         print(f"[{i + 1}/{len(files)}] dry run {f.name}: {rows[-1]['result']} in {rows[-1]['seconds']:.0f} s {err}", flush=True)
     md = ["| parameter file | paper | dry run | seconds |", "|---|---|---|---|"]
@@ -452,7 +591,11 @@ def dry_run_all(nbs:Path|str|None=None, runs:Path|str|None=None,
 def time_left(done:list[tuple[float, float]], # (seconds taken, minutes expected) of each finished paper
               left:list[float]) -> float: # minutes expected of each paper still to run
     "Estimated seconds still to run: the remaining expectations, scaled by the finished papers' measured/expected ratio."
-    scale = sum(s for s, _ in done) / (60 * sum(m for _, m in done)) if done and sum(m for _, m in done) > 0 else 1.0
+    scale = (
+        sum(s for s, _ in done) / (60 * sum(m for _, m in done))
+        if done and sum(m for _, m in done) > 0
+        else 1.0
+    )
     return 60 * sum(left) * scale
 
 def progress_line(i:int, n:int, key:str, # paper i of n (1-based) and its key
@@ -463,26 +606,56 @@ def progress_line(i:int, n:int, key:str, # paper i of n (1-based) and its key
 
 # %% ../nbs/90_reproduce.ipynb #0e7deb60
 def _parser():
-    ap = argparse.ArgumentParser(prog="dg-reproduce", description="Run the dg_literate paper notebooks with papermill.")
+    ap = argparse.ArgumentParser(
+        prog="dg-reproduce", description="Run the dg_literate paper notebooks with papermill."
+    )
     ap.add_argument("--nbs", help="notebooks folder (default: the checkout's nbs/)")
     ap.add_argument("--runs", help="output folder (default: the checkout's runs/)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="paper notebooks, their parameters and claims")
     r = sub.add_parser("run", help="run one paper notebook")
     r.add_argument("paper"); r.add_argument("-f", "--file", help="YAML parameter file (default: the paper's)")
-    r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="override a parameter (value parsed as YAML)")
-    r.add_argument("--tag"); r.add_argument("--force", action="store_true"); r.add_argument("--smoke", action="store_true", help="run the notebook's IN_TEST smoke settings")
-    r.add_argument("--dry-run", action="store_true", help="the file's real architectures and shapes at tiny sizes (random weights unless passed with -p)")
+    r.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (value parsed as YAML)",
+    )
+    r.add_argument("--tag")
+    r.add_argument("--force", action="store_true")
+    r.add_argument("--smoke", action="store_true", help="run the notebook's IN_TEST smoke settings")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="the file's real architectures and shapes at tiny sizes (random weights unless passed with -p)",
+    )
     a = sub.add_parser("all", help="run every paper notebook with its defaults, then write the results table")
     a.add_argument("--force", action="store_true"); a.add_argument("--smoke", action="store_true")
-    pb = sub.add_parser("publish", help="copy each paper's finished default run's outputs into its notebook in nbs/")
-    pb.add_argument("papers", nargs="*", metavar="PAPER", help="paper keys (default: every paper with a finished default run)")
+    pb = sub.add_parser(
+        "publish", help="copy each paper's finished default run's outputs into its notebook in nbs/"
+    )
+    pb.add_argument(
+        "papers",
+        nargs="*",
+        metavar="PAPER",
+        help="paper keys (default: every paper with a finished default run)",
+    )
     s = sub.add_parser("results", help="rebuild the results table from finished runs")
-    s.add_argument("--tag", action="append", help="select runs whose folder name matches this glob (repeatable; default: all but smoke/dry runs)")
+    s.add_argument(
+        "--tag",
+        action="append",
+        help="select runs whose folder name matches this glob (repeatable; default: all but smoke/dry runs)",
+    )
     s.add_argument("--out", help="where RESULTS.md goes (default: the checkout's RESULTS.md)")
-    d = sub.add_parser("dry-run", help="dry-run every parameter file under nbs/params/ (or those matching PATTERN)")
+    d = sub.add_parser(
+        "dry-run", help="dry-run every parameter file under nbs/params/ (or those matching PATTERN)"
+    )
     d.add_argument("only", nargs="*", metavar="PATTERN")
-    b = sub.add_parser("bench", help="run the benchmarks (all, or those whose name contains NAME)"); b.add_argument("name", nargs="?", default="")
+    b = sub.add_parser("bench", help="run the benchmarks (all, or those whose name contains NAME)")
+    b.add_argument("name", nargs="?", default="")
     m = sub.add_parser("build", help="rebuild a shipped stand-in model with its recipe")
     m.add_argument("model", choices=list(BUILDS)); m.add_argument("--device", help="cpu (default) or cuda")
     m.add_argument("--out", help="destination folder (default: the package's weights/<model>)")
@@ -527,7 +700,8 @@ def main(argv:list[str]|None=None) -> int:
         bad = 0
         for k in args.papers or list(PAPERS):
             try: print(f"{k}: published -> {publish_run(k, args.nbs, runs)}")
-            except (KeyError, FileNotFoundError, ValueError) as e: print(f"dg-reproduce: {e}", file=sys.stderr); bad += 1
+            except (KeyError, FileNotFoundError, ValueError) as e:
+                print(f"dg-reproduce: {e}", file=sys.stderr); bad += 1
         return 1 if bad else 0
     if args.cmd == "dry-run":
         rows = dry_run_all(args.nbs, runs, args.only); print((runs/"dry_runs.md").read_text())
@@ -535,7 +709,8 @@ def main(argv:list[str]|None=None) -> int:
     if args.cmd == "run":
         try: out = run_paper(args.paper, args.file, {k: yaml.safe_load(v) for k, v in args.param}, args.tag, args.force, args.smoke,
                              args.nbs, runs, dry_run=args.dry_run)
-        except (RunFailed, KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e: print(f"dg-reproduce: {e}", file=sys.stderr); return 1
+        except (RunFailed, KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e:
+            print(f"dg-reproduce: {e}", file=sys.stderr); return 1
         print(f"{args.paper}: done -> {out}"); print(json.dumps(read_metrics(out/"metrics.json"), indent=1)); return 0
     failed = run_all(args.nbs, runs, args.force, args.smoke) if args.cmd == "all" else []
     tags = getattr(args, "tag", None) or (["*_smoke"] if getattr(args, "smoke", False) else None)

@@ -44,19 +44,49 @@ class ToyCLIPConfig:
     def model_cfg(self) -> dict:
         "open_clip's model config (as in its model_configs/*.json)."
         if isinstance(self.vision_layers, tuple):                             # ModifiedResNet, as CLIP's RN50
-            vision = dict(image_size=self.image_size, layers=list(self.vision_layers), width=self.vision_width, head_width=64)
-        else: vision = dict(image_size=self.image_size, patch_size=self.patch_size, width=self.vision_width,
-                            layers=self.vision_layers, head_width=32, pool_type=self.vision_pool)
-        return dict(embed_dim=self.embed_dim, vision_cfg=vision,
-                    text_cfg=dict(context_length=77, vocab_size=49408, width=self.text_width, heads=self.text_heads, layers=self.text_layers))
+            vision = dict(
+                image_size=self.image_size,
+                layers=list(self.vision_layers),
+                width=self.vision_width,
+                head_width=64,
+            )
+        else:
+            vision = dict(
+                image_size=self.image_size,
+                patch_size=self.patch_size,
+                width=self.vision_width,
+                layers=self.vision_layers,
+                head_width=32,
+                pool_type=self.vision_pool,
+            )
+        return dict(
+            embed_dim=self.embed_dim,
+            vision_cfg=vision,
+            text_cfg=dict(
+                context_length=77,
+                vocab_size=49408,
+                width=self.text_width,
+                heads=self.text_heads,
+                layers=self.text_layers,
+            ),
+        )
     def tag(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
 # %% ../nbs/04_toyclip.ipynb #0856b95a
 TOYCLIP = ToyCLIPConfig()
-TOYCLIP_VIT = ToyCLIPConfig(name="toyclip-vit", vision_width=128, vision_layers=4, stop_at=400)   # the stopped ViT candidate
-TOYCLIP_TINY = ToyCLIPConfig(name="toyclip-tiny", vision_width=64, vision_layers=1, text_width=64, text_layers=1,
-                             steps=30, batch_size=64, warmup=5)            # a ViT: the tests' MaPLe needs one
+# the stopped ViT candidate
+TOYCLIP_VIT = ToyCLIPConfig(name="toyclip-vit", vision_width=128, vision_layers=4, stop_at=400)
+TOYCLIP_TINY = ToyCLIPConfig(
+    name="toyclip-tiny",
+    vision_width=64,
+    vision_layers=1,
+    text_width=64,
+    text_layers=1,
+    steps=30,
+    batch_size=64,
+    warmup=5,
+)  # a ViT: the tests' MaPLe needs one
 TOYCLIPS = {c.name: c for c in (TOYCLIP, TOYCLIP_VIT, TOYCLIP_TINY)}
 CLIP_MEAN = CLIP_STD = (0.5, 0.5, 0.5)
 
@@ -92,7 +122,13 @@ def train_toyclip(cfg:ToyCLIPConfig=TOYCLIP, # architecture, data and schedule
         st = torch.load(ckpt, weights_only=False)
         model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); start, log = st["step"], st["log"]
     t0 = time.time() - log["seconds"]
-    bar = tqdm(range(start, stop_at or cfg.steps), desc=f"pretrain {cfg.name}", disable=not progress, initial=start, total=cfg.steps)
+    bar = tqdm(
+        range(start, stop_at or cfg.steps),
+        desc=f"pretrain {cfg.name}",
+        disable=not progress,
+        initial=start,
+        total=cfg.steps,
+    )
     for step in bar:
         x, caps = pretrain_batch(cfg, step)
         t = torch.stack([tokens.setdefault(c, tok([c])[0]) for c in caps]).to(device)
@@ -116,22 +152,44 @@ def _init_embedding(cfg:ToyCLIPConfig) -> torch.Tensor: # (49408, text_width)
     set_seed(cfg.seed)
     return open_clip.CLIP(**cfg.model_cfg()).token_embedding.weight.detach()
 
-def _sha(t:torch.Tensor) -> str: return hashlib.sha256(t.half().contiguous().numpy().tobytes()).hexdigest()[:16]
 
-def save_toyclip(model:torch.nn.Module, cfg:ToyCLIPConfig, out:Path|str, log:dict|None=None, compact:bool=True, **meta) -> Path:
+def _sha(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.half().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def save_toyclip(
+    model: torch.nn.Module,
+    cfg: ToyCLIPConfig,
+    out: Path | str,
+    log: dict | None = None,
+    compact: bool = True,
+    **meta
+) -> Path:
     "Write `model` to `out`: fp16 safetensors (`compact`: only the trained rows of the token embedding), config, log, manifest."
     from safetensors.torch import save_file
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    pre = dict(size=cfg.image_size, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic", resize_mode="shortest")
-    (out/"open_clip_config.json").write_text(json.dumps({"model_cfg": cfg.model_cfg(), "preprocess_cfg": pre}, indent=1))
-    sd = {k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    pre = dict(
+        size=cfg.image_size, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic", resize_mode="shortest"
+    )
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": cfg.model_cfg(), "preprocess_cfg": pre}, indent=1)
+    )
+    sd = {
+        k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     extra = {}
     if compact:
         E, init = model.token_embedding.weight.detach().cpu(), _init_embedding(cfg)
         rows = (E != init).any(1).nonzero().flatten()                          # the rows training touched
-        sd.pop("token_embedding.weight"); sd["token_embedding.rows"], sd["token_embedding.values"] = rows, E[rows].half()
+        sd.pop("token_embedding.weight")
+        sd["token_embedding.rows"], sd["token_embedding.values"] = rows, E[rows].half()
         extra = dict(init_sha=_sha(init), trained_rows=len(rows))
-    save_file(sd, out/("toyclip_compact.safetensors" if compact else "open_clip_model.safetensors"), metadata={k: str(v) for k, v in extra.items()})
+    save_file(
+        sd,
+        out / ("toyclip_compact.safetensors" if compact else "open_clip_model.safetensors"),
+        metadata={k: str(v) for k, v in extra.items()},
+    )
     (out/"train_log.json").write_text(json.dumps(dict(config=asdict(cfg), **(log or {}))))
     write_manifest(out, model=cfg.name, **extra, **meta)
     return out
@@ -145,12 +203,16 @@ def _assemble(folder:Path, cfg:ToyCLIPConfig) -> Path:
     if (dest/"open_clip_model.safetensors").exists(): return dest
     sd, init = load_file(folder/"toyclip_compact.safetensors"), _init_embedding(cfg)
     if _sha(init) != man["init_sha"]:
-        raise RuntimeError(f"{cfg.name}: this torch initializes open_clip differently from the build's, so the untrained "
-                           f"embedding rows cannot be regenerated; rebuild with `dg-reproduce build {cfg.name}`")
-    E = init.half(); E[sd.pop("token_embedding.rows")] = sd.pop("token_embedding.values"); sd["token_embedding.weight"] = E
+        raise RuntimeError(
+            f"{cfg.name}: this torch initializes open_clip differently from the build's, so the untrained "
+            f"embedding rows cannot be regenerated; rebuild with `dg-reproduce build {cfg.name}`"
+        )
+    E = init.half()
+    E[sd.pop("token_embedding.rows")] = sd.pop("token_embedding.values")
+    sd["token_embedding.weight"] = E
     tmp = dest/f"tmp{os.getpid()}.safetensors"; save_file(sd, tmp)
     (dest/"open_clip_config.json").write_text((folder/"open_clip_config.json").read_text())
-    tmp.replace(dest/"open_clip_model.safetensors")                           # atomic: a half-written folder is never used
+    tmp.replace(dest/"open_clip_model.safetensors")  # atomic: a half-written folder is never used
     return dest
 
 def build_toyclip(cfg:ToyCLIPConfig=TOYCLIP, # what to train
@@ -191,8 +253,17 @@ def toyclip_gates(clip, # a `LoadedCLIP`
     from dg_literate.toyworld import DOMAINS, ALL_DOMAINS, IMAGE_TYPES
     zs = {d: zero_shot_accuracy(clip, world, d) for d in ALL_DOMAINS}
     n = len(world.labels(DOMAINS[0]))
-    dz = {d: zero_shot_accuracy(clip, world, d, ["a {} of an object"], labels=torch.full((n,), i), names=[IMAGE_TYPES[x] for x in DOMAINS])
-          for i, d in enumerate(DOMAINS)}
+    dz = {
+        d: zero_shot_accuracy(
+            clip,
+            world,
+            d,
+            ["a {} of an object"],
+            labels=torch.full((n,), i),
+            names=[IMAGE_TYPES[x] for x in DOMAINS],
+        )
+        for i, d in enumerate(DOMAINS)
+    }
     room = [d for d in ALL_DOMAINS if zs["photo"] - zs[d] >= 10 and zs[d] > 30]
     return dict(zeroshot=zs, domain=dz, photo=zs["photo"], mean4=sum(zs[d] for d in DOMAINS) / 4,
                 domain_mean=sum(dz.values()) / len(dz), room=room)

@@ -24,17 +24,17 @@ class ToyLDMConfig:
     vae_channels: tuple = (16, 32, 32, 32)   # AutoencoderKL blocks: 64 px -> 8x8 latents
     latent_channels: int = 8                 # 8x8x8 latents: 12x fewer numbers than the 64x64x3 image (Stable Diffusion: 48x)
     unet_channels: tuple = (64, 128)         # UNet2DConditionModel blocks, cross-attention in the first (v1: (32, 64))
-    text_model: str = "toyclip-vit"          # whose text-token states condition the UNet (see the table below)
+    text_model: str = "toyclip-vit"  # whose text-token states condition the UNet (see the table below)
     text_len: int = 24                       # token states kept (captions are shorter)
     n_images: int = 16384                    # captioned images encoded once for the UNet (v1: 8192)
     vae_steps: int = 1500                    # autoencoder steps, batch `vae_batch` (v1: 1000)
     vae_batch: int = 16                      # small batches: more updates per CPU second
-    unet_steps: int = 1200                   # denoiser steps on the cached latents (v1: 1800, at a 4x smaller UNet)
+    unet_steps: int = 1200  # denoiser steps on the cached latents (v1: 1800, at a 4x smaller UNet)
     batch_size: int = 64
     vae_lr: float = 2e-3                     # one-cycle schedule
     unet_lr: float = 5e-4                    # linear warm-up, then cosine decay (v1: constant)
     unet_warmup: int = 100
-    kl_weight: float = 1e-6                  # KL term of the autoencoder (Stable Diffusion's VAE is nearly deterministic too)
+    kl_weight: float = 1e-6  # KL term of the autoencoder (Stable Diffusion's VAE is nearly deterministic too)
     init_logvar: float = -6.0                # posterior log-variance at initialization (std 0.05): with so small a KL weight, unit noise only slows training
     uncond_p: float = 0.1                    # caption dropped (empty prompt) for classifier-free guidance
     seed: int = 0
@@ -43,18 +43,44 @@ class ToyLDMConfig:
         "A hash of the config (or of `fields` only): names the build's work folders."
         import hashlib
         d = asdict(self)
-        return hashlib.sha1(json.dumps({k: d[k] for k in fields} if fields else d, sort_keys=True).encode()).hexdigest()[:10]
-    def vae_tag(self) -> str: return self.tag("vae_channels", "latent_channels", "vae_steps", "vae_batch", "vae_lr", "kl_weight", "init_logvar", "seed", "world_seed")
+        return hashlib.sha1(
+            json.dumps({k: d[k] for k in fields} if fields else d, sort_keys=True).encode()
+        ).hexdigest()[:10]
+
+    def vae_tag(self) -> str:
+        return self.tag(
+            "vae_channels",
+            "latent_channels",
+            "vae_steps",
+            "vae_batch",
+            "vae_lr",
+            "kl_weight",
+            "init_logvar",
+            "seed",
+            "world_seed",
+        )
 
 # %% ../nbs/05_toyldm.ipynb #71c09949
 TOYLDM = ToyLDMConfig()
-TOYLDM_TINY = ToyLDMConfig(name="toyldm-tiny", vae_channels=(8, 8, 8, 8), unet_channels=(8, 16), text_model="toyclip-tiny",
-                           n_images=128, vae_steps=4, vae_batch=8, unet_steps=4, batch_size=32, unet_warmup=2)
+TOYLDM_TINY = ToyLDMConfig(
+    name="toyldm-tiny",
+    vae_channels=(8, 8, 8, 8),
+    unet_channels=(8, 16),
+    text_model="toyclip-tiny",
+    n_images=128,
+    vae_steps=4,
+    vae_batch=8,
+    unet_steps=4,
+    batch_size=32,
+    unet_warmup=2,
+)
 
 def ldm_batch(cfg:ToyLDMConfig, step:int, batch_size:int|None=None) -> tuple[torch.Tensor, list[str]]:
     "Batch `step` of captioned toy-world images, uint8 (B,3,64,64), from every domain equally."
     from dg_literate.toyworld import ALL_DOMAINS, web_batch
-    x, caps, _ = web_batch(step, batch_size or cfg.batch_size, cfg.seed, cfg.world_seed, tuple((d, 1.0) for d in ALL_DOMAINS))
+    x, caps, _ = web_batch(
+        step, batch_size or cfg.batch_size, cfg.seed, cfg.world_seed, tuple((d, 1.0) for d in ALL_DOMAINS)
+    )
     return x, caps
 
 # %% ../nbs/05_toyldm.ipynb #b59132c1
@@ -72,15 +98,38 @@ def make_parts(cfg:ToyLDMConfig, text_dim:int):
     "Untrained AutoencoderKL, UNet2DConditionModel and DDPMScheduler (`clip_sample=False`, as Stable Diffusion) for `cfg`."
     from diffusers import AutoencoderKL, UNet2DConditionModel, DDPMScheduler
     n = len(cfg.vae_channels)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
-                        block_out_channels=cfg.vae_channels, layers_per_block=1, latent_channels=cfg.latent_channels,
-                        norm_num_groups=min(8, cfg.vae_channels[0]), sample_size=64)
-    with torch.no_grad(): vae.quant_conv.bias[cfg.latent_channels:] = cfg.init_logvar     # the log-variance half of the posterior
-    unet = UNet2DConditionModel(sample_size=64 // 2 ** (n - 1), in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
-                                layers_per_block=1, block_out_channels=cfg.unet_channels,
-                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                                cross_attention_dim=text_dim, attention_head_dim=8, norm_num_groups=min(8, cfg.unet_channels[0]))
-    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=cfg.vae_channels,
+        layers_per_block=1,
+        latent_channels=cfg.latent_channels,
+        norm_num_groups=min(8, cfg.vae_channels[0]),
+        sample_size=64,
+    )
+    # the log-variance half of the posterior
+    with torch.no_grad(): vae.quant_conv.bias[cfg.latent_channels:] = cfg.init_logvar
+    unet = UNet2DConditionModel(
+        sample_size=64 // 2 ** (n - 1),
+        in_channels=cfg.latent_channels,
+        out_channels=cfg.latent_channels,
+        layers_per_block=1,
+        block_out_channels=cfg.unet_channels,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=text_dim,
+        attention_head_dim=8,
+        norm_num_groups=min(8, cfg.unet_channels[0]),
+    )
+    sched = DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+    )
     return vae, unet, sched
 
 def _img(x:torch.Tensor) -> torch.Tensor: return x.float() / 127.5 - 1          # uint8 -> [-1,1]
@@ -91,17 +140,28 @@ def train_autoencoder(cfg:ToyLDMConfig, work:Path, device=None, progress:bool=Tr
     from diffusers import AutoencoderKL
     device = torch.device(device or "cpu")
     if (work/"vae"/"config.json").exists():
-        return AutoencoderKL.from_pretrained(work/"vae", low_cpu_mem_usage=False).to(device), json.loads((work/"vae_log.json").read_text())
+        return AutoencoderKL.from_pretrained(work / "vae", low_cpu_mem_usage=False).to(device), json.loads(
+            (work / "vae_log.json").read_text()
+        )
     set_seed(cfg.seed)
     vae = make_parts(cfg, 8)[0].to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     sched_lr = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.vae_lr, total_steps=cfg.vae_steps, pct_start=0.05)
     log, t0 = dict(vae_loss=[]), time.time()
-    for step in tqdm(range(cfg.vae_steps), desc=f"{cfg.name} autoencoder", disable=not progress, mininterval=20):
+    for step in tqdm(
+        range(cfg.vae_steps), desc=f"{cfg.name} autoencoder", disable=not progress, mininterval=20
+    ):
         x = _img(ldm_batch(cfg, step, cfg.vae_batch)[0]).to(device)
         post = vae.encode(x).latent_dist
-        loss = F.mse_loss(vae.decode(post.sample(torch.Generator(device).manual_seed(step))).sample, x) + cfg.kl_weight * post.kl().mean()
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched_lr.step(); log["vae_loss"].append(round(loss.item(), 5))
+        loss = (
+            F.mse_loss(vae.decode(post.sample(torch.Generator(device).manual_seed(step))).sample, x)
+            + cfg.kl_weight * post.kl().mean()
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched_lr.step()
+        log["vae_loss"].append(round(loss.item(), 5))
     log["vae_seconds"] = time.time() - t0
     vae.eval().save_pretrained(work/"vae"); (work/"vae_log.json").write_text(json.dumps(log))
     return vae, log
@@ -111,10 +171,18 @@ def train_autoencoder(cfg:ToyLDMConfig, work:Path, device=None, progress:bool=Tr
 def encode_training_set(cfg:ToyLDMConfig, vae, clip, device=None):
     "Latents (N,c,8,8), their scale to unit std, the captions' token states (N,L,D) and the empty prompt's (1,L,D)."
     device = torch.device(device or "cpu"); z, caps = [], []
-    for step in range(1000, 1000 + math.ceil(cfg.n_images / cfg.batch_size)):            # stream steps the autoencoder never saw
-        x, c = ldm_batch(cfg, step); z.append(vae.encode(_img(x).to(device)).latent_dist.mean.cpu()); caps += c
+    # stream steps the autoencoder never saw
+    for step in range(1000, 1000 + math.ceil(cfg.n_images / cfg.batch_size)):
+        x, c = ldm_batch(cfg, step)
+        z.append(vae.encode(_img(x).to(device)).latent_dist.mean.cpu())
+        caps += c
     z = torch.cat(z)
-    states = torch.cat([text_states(clip.model, clip.tokenizer, caps[i:i + 512], cfg.text_len).cpu() for i in range(0, len(caps), 512)])
+    states = torch.cat(
+        [
+            text_states(clip.model, clip.tokenizer, caps[i : i + 512], cfg.text_len).cpu()
+            for i in range(0, len(caps), 512)
+        ]
+    )
     return z, float(1 / z.std()), states, text_states(clip.model, clip.tokenizer, [""], cfg.text_len).cpu()
 
 def train_denoiser(cfg:ToyLDMConfig, z, scale, states, empty, work:Path, device=None, progress:bool=True):
@@ -124,17 +192,39 @@ def train_denoiser(cfg:ToyLDMConfig, z, scale, states, empty, work:Path, device=
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=0.0)
     ck, start, losses = work/"unet_checkpoint.pt", 0, []
     if ck.exists():
-        st = torch.load(ck, weights_only=False); unet.load_state_dict(st["unet"]); opt.load_state_dict(st["opt"]); start, losses = st["step"], st["loss"]
-    for step in tqdm(range(start, cfg.unet_steps), desc=f"{cfg.name} denoiser", disable=not progress, mininterval=20, initial=start, total=cfg.unet_steps):
+        st = torch.load(ck, weights_only=False)
+        unet.load_state_dict(st["unet"])
+        opt.load_state_dict(st["opt"])
+        start, losses = st["step"], st["loss"]
+    for step in tqdm(
+        range(start, cfg.unet_steps),
+        desc=f"{cfg.name} denoiser",
+        disable=not progress,
+        mininterval=20,
+        initial=start,
+        total=cfg.unet_steps,
+    ):
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        for pg in opt.param_groups: pg["lr"] = cfg.unet_lr * min(1, (step + 1) / cfg.unet_warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.unet_steps))
+        for pg in opt.param_groups:
+            pg["lr"] = (
+                cfg.unet_lr
+                * min(1, (step + 1) / cfg.unet_warmup)
+                * 0.5
+                * (1 + math.cos(math.pi * step / cfg.unet_steps))
+            )
         i = torch.randint(len(z), (cfg.batch_size,), generator=g)
         z0, c = z[i] * scale, states[i].clone()
-        c[torch.rand(len(i), generator=g) < cfg.uncond_p] = empty[0]             # classifier-free guidance dropout
+        c[torch.rand(len(i), generator=g) < cfg.uncond_p] = empty[0]  # classifier-free guidance dropout
         eps = torch.randn(z0.shape, generator=g); t = torch.randint(0, 1000, (len(i),), generator=g)
-        loss = F.mse_loss(unet(sched.add_noise(z0, eps, t).to(device), t.to(device), encoder_hidden_states=c.to(device)).sample, eps.to(device))
+        loss = F.mse_loss(
+            unet(
+                sched.add_noise(z0, eps, t).to(device), t.to(device), encoder_hidden_states=c.to(device)
+            ).sample,
+            eps.to(device),
+        )
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); losses.append(round(loss.item(), 5))
-        if (step + 1) % 200 == 0: torch.save(dict(unet=unet.state_dict(), opt=opt.state_dict(), step=step + 1, loss=losses), ck)
+        if (step + 1) % 200 == 0:
+            torch.save(dict(unet=unet.state_dict(), opt=opt.state_dict(), step=step + 1, loss=losses), ck)
     return unet.eval(), sched, losses
 
 # %% ../nbs/05_toyldm.ipynb #bfdf0ed8
@@ -147,13 +237,26 @@ def build_toyldm(cfg:ToyLDMConfig=TOYLDM, # what to train
     t0 = time.time(); clip = load_clip(cfg.text_model, device=device or "cpu")
     vae, log = train_autoencoder(cfg, cache_dir("build", f"{cfg.name}-vae-{cfg.vae_tag()}"), device, progress)
     vae.eval().requires_grad_(False)
-    t1 = time.time(); z, scale, states, empty = encode_training_set(cfg, vae, clip, device); log["encode_seconds"] = time.time() - t1
-    t2 = time.time(); unet, sched, log["unet_loss"] = train_denoiser(cfg, z, scale, states, empty, work, device, progress)
+    t1 = time.time()
+    z, scale, states, empty = encode_training_set(cfg, vae, clip, device)
+    log["encode_seconds"] = time.time() - t1
+    t2 = time.time()
+    unet, sched, log["unet_loss"] = train_denoiser(cfg, z, scale, states, empty, work, device, progress)
     log["unet_seconds"] = time.time() - t2
     out.mkdir(parents=True, exist_ok=True)
-    vae.to(torch.float16).save_pretrained(out/"vae"); unet.to(torch.float16).save_pretrained(out/"unet"); sched.save_pretrained(out/"scheduler")
-    (out/"ldm.json").write_text(json.dumps(dict(config=asdict(cfg), latent_scale=scale, text_dim=states.shape[-1], **log)))
-    write_manifest(out, model=cfg.name, device=str(device or "cpu"), threads=torch.get_num_threads(), seconds=round(time.time() - t0))
+    vae.to(torch.float16).save_pretrained(out / "vae")
+    unet.to(torch.float16).save_pretrained(out / "unet")
+    sched.save_pretrained(out / "scheduler")
+    (out / "ldm.json").write_text(
+        json.dumps(dict(config=asdict(cfg), latent_scale=scale, text_dim=states.shape[-1], **log))
+    )
+    write_manifest(
+        out,
+        model=cfg.name,
+        device=str(device or "cpu"),
+        threads=torch.get_num_threads(),
+        seconds=round(time.time() - t0),
+    )
     (work/"unet_checkpoint.pt").unlink(missing_ok=True)
     return out
 
@@ -170,7 +273,11 @@ def ldm_dir(name:str) -> Path:
 # %% ../nbs/05_toyldm.ipynb #6bb7fea4
 def _resize(x:torch.Tensor, size:int) -> torch.Tensor:
     "Bilinear resize of a float (B,3,H,W) batch to size x size (a no-op at that size)."
-    return x if x.shape[-1] == size and x.shape[-2] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return (
+        x
+        if x.shape[-1] == size and x.shape[-2] == size
+        else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    )
 
 # %% ../nbs/05_toyldm.ipynb #4e81c643
 def _to_uint8(x:torch.Tensor, size:int|None=None) -> torch.Tensor: # [-1,1] (B,3,h,w) -> uint8 (B,3,size,size)
@@ -197,8 +304,20 @@ class ToyLDM(_LatentCodec):
         from dg_literate.clip import load_clip
         folder = Path(folder); meta = json.loads((folder/"ldm.json").read_text())
         self.device = torch.device(device or "cpu"); self.meta, self.scale = meta, meta["latent_scale"]
-        self.vae = AutoencoderKL.from_pretrained(folder/"vae", torch_dtype=torch.float32, low_cpu_mem_usage=False).to(self.device).eval().requires_grad_(False)
-        self.unet = UNet2DConditionModel.from_pretrained(folder/"unet", torch_dtype=torch.float32, low_cpu_mem_usage=False).to(self.device).eval().requires_grad_(False)
+        self.vae = (
+            AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32, low_cpu_mem_usage=False)
+            .to(self.device)
+            .eval()
+            .requires_grad_(False)
+        )
+        self.unet = (
+            UNet2DConditionModel.from_pretrained(
+                folder / "unet", torch_dtype=torch.float32, low_cpu_mem_usage=False
+            )
+            .to(self.device)
+            .eval()
+            .requires_grad_(False)
+        )
         self.scheduler = DDIMScheduler.from_pretrained(folder/"scheduler")
         self.clip = load_clip(meta["config"]["text_model"], device=self.device)
         self.text_len, self.resolution = meta["config"]["text_len"], self.vae.config.sample_size
@@ -208,8 +327,15 @@ class ToyLDM(_LatentCodec):
         "The UNet's noise prediction for scaled latents z (B,c,h,w) at timesteps t."
         return self.unet(z, t, encoder_hidden_states=prompt_embeds).sample
     @torch.no_grad()
-    def img2img(self, images:torch.Tensor|None, prompts:list[str], strength:float=0.6, steps:int=25, guidance:float=3.0,
-                generator:torch.Generator|None=None) -> torch.Tensor: # uint8 (B,3,H,W), the input's size
+    def img2img(
+        self,
+        images: torch.Tensor | None,
+        prompts: list[str],
+        strength: float = 0.6,
+        steps: int = 25,
+        guidance: float = 3.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:  # uint8 (B,3,H,W), the input's size
         "SDEdit img2img with DDIM and classifier-free guidance; images None (or strength 1) samples from noise."
         B, g = len(prompts), generator or torch.Generator().manual_seed(0)
         self.scheduler.set_timesteps(steps)
@@ -218,7 +344,11 @@ class ToyLDM(_LatentCodec):
         cond, unc = self.encode_text(prompts), self.encode_text([""]).expand(B, -1, -1)
         shape = (B, self.unet.config.in_channels, self.unet.config.sample_size, self.unet.config.sample_size)
         noise = torch.randn(shape, generator=g).to(self.device)
-        z = noise if images is None else self.scheduler.add_noise(self.encode(images), noise, ts[:1].repeat(B))
+        z = (
+            noise
+            if images is None
+            else self.scheduler.add_noise(self.encode(images), noise, ts[:1].repeat(B))
+        )
         for t in ts:
             e_u, e_c = self.eps(torch.cat([z, z]), t, torch.cat([unc, cond])).chunk(2)
             z = self.scheduler.step(e_u + guidance * (e_c - e_u), t, z).prev_sample
@@ -235,23 +365,46 @@ class SDImg2Img(_LatentCodec):
         hf_offline_defaults()
         device = torch.device(device or "cpu")
         dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
-        self.pipe = StableDiffusionImg2ImgPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None).to(device)
+        self.pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
+            path, torch_dtype=dtype, safety_checker=None
+        ).to(device)
         self.pipe.set_progress_bar_config(disable=True)
         if slicing: self.pipe.enable_attention_slicing(); self.pipe.vae.enable_slicing()
-        self.vae, self.unet, self.scheduler = self.pipe.vae.requires_grad_(False), self.pipe.unet.requires_grad_(False), self.pipe.scheduler
+        self.vae, self.unet, self.scheduler = (
+            self.pipe.vae.requires_grad_(False),
+            self.pipe.unet.requires_grad_(False),
+            self.pipe.scheduler,
+        )
         self.pipe.text_encoder.requires_grad_(False)
         self.device, self.scale = self.pipe.device, self.vae.config.scaling_factor
-        self.resolution = self.unet.config.sample_size * self.pipe.vae_scale_factor     # 512 for Stable Diffusion 1.x
+        # 512 for Stable Diffusion 1.x
+        self.resolution = self.unet.config.sample_size * self.pipe.vae_scale_factor
     @torch.no_grad()
     def encode_text(self, prompts:list[str]) -> torch.Tensor: # (B,77,768) prompt_embeds for SD 1.x
         return self.pipe.encode_prompt(prompts, self.device, 1, False)[0]
     def eps(self, z:torch.Tensor, t, prompt_embeds:torch.Tensor) -> torch.Tensor:
         return self.unet(z, t, encoder_hidden_states=prompt_embeds).sample
     @torch.no_grad()
-    def img2img(self, images:torch.Tensor, prompts:list[str], strength:float=0.6, steps:int=25, guidance:float=7.5, generator=None) -> torch.Tensor:
-        x = _resize(images.to(self.device).float() / 255, self.resolution)           # the pipeline takes tensors in [0,1]
-        out = self.pipe(prompt=prompts, image=x, strength=strength, num_inference_steps=steps, guidance_scale=guidance,
-                        generator=generator, output_type="pt").images                 # (B,3,R,R) in [0,1]
+    def img2img(
+        self,
+        images: torch.Tensor,
+        prompts: list[str],
+        strength: float = 0.6,
+        steps: int = 25,
+        guidance: float = 7.5,
+        generator=None,
+    ) -> torch.Tensor:
+        # the pipeline takes tensors in [0,1]
+        x = _resize(images.to(self.device).float() / 255, self.resolution)
+        out = self.pipe(
+            prompt=prompts,
+            image=x,
+            strength=strength,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generator,
+            output_type="pt",
+        ).images  # (B,3,R,R) in [0,1]
         return _to_uint8(out * 2 - 1, images.shape[-1])
 
 # %% ../nbs/05_toyldm.ipynb #3ec68466
@@ -263,7 +416,9 @@ def load_ldm(name:str="toyldm", device=None,
     p = Path(name).expanduser()
     if (p/"ldm.json").exists(): return ToyLDM(p, device)
     if p.exists() and not (p/"model_index.json").exists():
-        raise FileNotFoundError(f"{p} is neither a toyldm folder (ldm.json) nor a diffusers pipeline folder (model_index.json)")
+        raise FileNotFoundError(
+            f"{p} is neither a toyldm folder (ldm.json) nor a diffusers pipeline folder (model_index.json)"
+        )
     return SDImg2Img(name, device, dtype, slicing)
 
 # %% ../nbs/05_toyldm.ipynb #e8596733
@@ -272,19 +427,59 @@ def tiny_sd_folder(folder:Path|str, seed:int=0) -> Path:
     from diffusers import AutoencoderKL, UNet2DConditionModel, PNDMScheduler, StableDiffusionImg2ImgPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); torch.manual_seed(seed)
-    letters = "abcdefghijklmnopqrstuvwxyz"                                      # a character-level BPE vocabulary, no merges
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, **{c: 2 + i for i, c in enumerate(letters)}, **{c + "</w>": 28 + i for i, c in enumerate(letters)}}
+    letters = "abcdefghijklmnopqrstuvwxyz"  # a character-level BPE vocabulary, no merges
+    vocab = {
+        "<|startoftext|>": 0,
+        "<|endoftext|>": 1,
+        **{c: 2 + i for i, c in enumerate(letters)},
+        **{c + "</w>": 28 + i for i, c in enumerate(letters)},
+    }
     (folder/"vocab.json").write_text(json.dumps(vocab)); (folder/"merges.txt").write_text("#version: 0.2\n")
     tok = CLIPTokenizer(str(folder/"vocab.json"), str(folder/"merges.txt"), model_max_length=16)
-    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                      max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1))
-    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        latent_channels=4, norm_num_groups=8, sample_size=32)
-    unet = UNet2DConditionModel(sample_size=16, block_out_channels=(16, 32), layers_per_block=1, cross_attention_dim=32, attention_head_dim=8,
-                                norm_num_groups=8, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
-    sched = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1)
-    StableDiffusionImg2ImgPipeline(vae=vae, text_encoder=te, tokenizer=tok, unet=unet, scheduler=sched, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False).save_pretrained(folder)
+    te = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=16,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=32,
+    )
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    )
+    sched = PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
+    )
+    StableDiffusionImg2ImgPipeline(
+        vae=vae,
+        text_encoder=te,
+        tokenizer=tok,
+        unet=unet,
+        scheduler=sched,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    ).save_pretrained(folder)
     for f in ("vocab.json", "merges.txt"): (folder/f).unlink()
     return folder
 
@@ -301,21 +496,52 @@ def ldm_gates(ldm, # a `ToyLDM`
     Wc = zero_shot_classifier(cm.model, cm.tokenizer, list(CLASSES), ["a photo of a {}"])
     Wd = zero_shot_classifier(cm.model, cm.tokenizer, types, ["a {} of an object"])
     from dg_literate.toyclip import to_clip_input
-    def pred(x, W): return torch.cat([(F.normalize(cm.model.encode_image(to_clip_input(x[i:i + batch]).to(ldm.device)), dim=-1) @ W.T).argmax(1).cpu()
-                                      for i in range(0, len(x), batch)])
+    def pred(x, W):
+        return torch.cat(
+            [
+                (
+                    F.normalize(cm.model.encode_image(to_clip_input(x[i : i + batch]).to(ldm.device)), dim=-1)
+                    @ W.T
+                )
+                .argmax(1)
+                .cpu()
+                for i in range(0, len(x), batch)
+            ]
+        )
+
     run = lambda f, *a: torch.cat([f(*[v[i:i + batch] for v in a]) for i in range(0, len(a[0]), batch)])
     g, r = torch.Generator().manual_seed(seed), {}
-    x = torch.cat([render_items(seed, d, range(n)) for d in DOMAINS]); y = torch.arange(n).repeat(len(DOMAINS)) % len(CLASSES)
+    x = torch.cat([render_items(seed, d, range(n)) for d in DOMAINS])
+    y = torch.arange(n).repeat(len(DOMAINS)) % len(CLASSES)
     dom = torch.arange(len(DOMAINS)).repeat_interleave(n)
     r["class_orig"] = (pred(x, Wc) == y).float().mean().item() * 100
-    r["class_recon"] = (pred(run(lambda a: ldm.decode(ldm.encode(a)), x), Wc) == y).float().mean().item() * 100
-    to = (dom + 1 + torch.arange(len(x)) % (len(DOMAINS) - 1)) % len(DOMAINS)            # another domain, spread evenly
+    r["class_recon"] = (
+        pred(run(lambda a: ldm.decode(ldm.encode(a)), x), Wc) == y
+    ).float().mean().item() * 100
+    to = (dom + 1 + torch.arange(len(x)) % (len(DOMAINS) - 1)) % len(DOMAINS)  # another domain, spread evenly
     p2 = [f"a {types[t]} of a {CLASSES[c]}" for t, c in zip(to.tolist(), y.tolist())]
-    out = torch.cat([ldm.img2img(x[i:i + batch], p2[i:i + batch], strength, steps, guidance, generator=g) for i in range(0, len(x), batch)])
-    r["class_img2img"], r["domain_img2img"] = (pred(out, Wc) == y).float().mean().item() * 100, (pred(out, Wd) == to).float().mean().item() * 100
+    out = torch.cat(
+        [
+            ldm.img2img(x[i : i + batch], p2[i : i + batch], strength, steps, guidance, generator=g)
+            for i in range(0, len(x), batch)
+        ]
+    )
+    r["class_img2img"], r["domain_img2img"] = (pred(out, Wc) == y).float().mean().item() * 100, (
+        pred(out, Wd) == to
+    ).float().mean().item() * 100
     r["domain_orig"] = (pred(x, Wd) == dom).float().mean().item() * 100
     pt = [f"a {types[d]} of a {CLASSES[c]}" for d, c in zip(dom.tolist(), y.tolist())]
-    smp = torch.cat([ldm.img2img(None, pt[i:i + batch], steps=steps, guidance=guidance, generator=g) for i in range(0, len(pt), batch)])
-    r["class_t2i"], r["domain_t2i"] = (pred(smp, Wc) == y).float().mean().item() * 100, (pred(smp, Wd) == dom).float().mean().item() * 100
-    r["recon_ratio"], r["img2img_class_ratio"] = r["class_recon"] / r["class_orig"], r["class_img2img"] / r["class_orig"]
+    smp = torch.cat(
+        [
+            ldm.img2img(None, pt[i : i + batch], steps=steps, guidance=guidance, generator=g)
+            for i in range(0, len(pt), batch)
+        ]
+    )
+    r["class_t2i"], r["domain_t2i"] = (pred(smp, Wc) == y).float().mean().item() * 100, (
+        pred(smp, Wd) == dom
+    ).float().mean().item() * 100
+    r["recon_ratio"], r["img2img_class_ratio"] = (
+        r["class_recon"] / r["class_orig"],
+        r["class_img2img"] / r["class_orig"],
+    )
     return r

@@ -43,7 +43,10 @@ def web_labels(factors:dict) -> torch.Tensor: # (B,) in [0, 14)
 
 def imagenet_normalize(x:torch.Tensor) -> torch.Tensor: # uint8 (B,3,S,S) -> float (B,3,S,S)
     "ImageNet mean/std normalization, as torchvision's ImageNet weights expect."
-    m, s = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None], torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
+    m, s = (
+        torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None],
+        torch.tensor(IMAGENET_STD, device=x.device)[:, None, None],
+    )
     return (x.float() / 255 - m) / s
 
 # %% ../nbs/06_toynet.ipynb #637f2596
@@ -54,7 +57,9 @@ def flip_crop(x:torch.Tensor, # uint8 (B,3,S,S)
     xp = F.pad(x.float(), (p, p, p, p), mode="reflect")
     dx, dy = torch.randint(0, 2 * p + 1, (2, B), generator=g).tolist()
     out = torch.stack([xp[i, :, dy[i]:dy[i] + S, dx[i]:dx[i] + S] for i in range(B)])
-    return torch.where((torch.rand(B, generator=g) < 0.5)[:, None, None, None], out.flip(-1), out).to(torch.uint8)
+    return torch.where((torch.rand(B, generator=g) < 0.5)[:, None, None, None], out.flip(-1), out).to(
+        torch.uint8
+    )
 
 def train_toynet(cfg:ToyNetConfig=TOYNET, # architecture, data and schedule
                  ckpt:Path|None=None, # checkpoint file: resumed from if it exists, written every `ckpt_every` steps
@@ -64,13 +69,21 @@ def train_toynet(cfg:ToyNetConfig=TOYNET, # architecture, data and schedule
     import torchvision
     device = torch.device(device or "cpu"); set_seed(cfg.seed)
     model = getattr(torchvision.models, cfg.arch)(num_classes=cfg.n_labels).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay
+    )
     log, start = dict(loss=[], acc=[], seconds=0.0), 0
     if ckpt is not None and Path(ckpt).exists():
         st = torch.load(ckpt, weights_only=False)
         model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); start, log = st["step"], st["log"]
     t0, model = time.time() - log["seconds"], model.train()
-    bar = tqdm(range(start, stop_at or cfg.steps), desc=f"pretrain {cfg.name}", disable=not progress, initial=start, total=cfg.steps)
+    bar = tqdm(
+        range(start, stop_at or cfg.steps),
+        desc=f"pretrain {cfg.name}",
+        disable=not progress,
+        initial=start,
+        total=cfg.steps,
+    )
     for step in bar:
         x, _, f = web_batch(step, cfg.batch_size, cfg.seed, cfg.world_seed, cfg.mix, cfg.image_size)
         y, g = web_labels(f).to(device), torch.Generator().manual_seed(cfg.seed * 100003 + step)
@@ -79,7 +92,8 @@ def train_toynet(cfg:ToyNetConfig=TOYNET, # architecture, data and schedule
         out = model(imagenet_normalize(flip_crop(x, g).to(device)))
         loss = F.cross_entropy(out, y)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        log["loss"].append(round(loss.item(), 4)); log["acc"].append(round((out.argmax(1) == y).float().mean().item(), 4))
+        log["loss"].append(round(loss.item(), 4))
+        log["acc"].append(round((out.argmax(1) == y).float().mean().item(), 4))
         bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{log['acc'][-1]:.2f}")
         if ckpt is not None and (step + 1) % ckpt_every == 0:
             log["seconds"] = time.time() - t0
@@ -98,22 +112,32 @@ def build_toynet(cfg:ToyNetConfig=TOYNET, # what to train
     save_file({k: v.detach().half().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous()
                for k, v in model.state_dict().items()}, out/f"{cfg.arch}.safetensors")
     (out/"config.json").write_text(json.dumps(dict(asdict(cfg), n_labels=cfg.n_labels), indent=1))
-    write_manifest(out, model=cfg.name, device=str(device or "cpu"), threads=torch.get_num_threads(),
-                   seconds=round(log["seconds"]), final_train_acc=sum(log["acc"][-50:]) / len(log["acc"][-50:]))
+    write_manifest(
+        out,
+        model=cfg.name,
+        device=str(device or "cpu"),
+        threads=torch.get_num_threads(),
+        seconds=round(log["seconds"]),
+        final_train_acc=sum(log["acc"][-50:]) / len(log["acc"][-50:]),
+    )
     return out
 
 def load_backbone_state(weights:str) -> dict:
     "A torchvision state_dict (fp32) from a `.pth`/`.pt`/`.safetensors` file or a shipped stand-in name ('toynet')."
     p = Path(weights).expanduser()
     if weights in ("toynet",):
-        folder = shipped_weights(weights); p = folder/f"{json.loads((folder/'config.json').read_text())['arch']}.safetensors"
+        folder = shipped_weights(weights)
+        p = folder / f"{json.loads((folder/'config.json').read_text())['arch']}.safetensors"
     elif not p.is_file():
-        raise FileNotFoundError(f"backbone weights {weights!r} not found: give a torchvision state_dict file "
-                                f"(e.g. resnet18-f37072fd.pth) or 'toynet', the shipped toy-ImageNet ResNet-18")
+        raise FileNotFoundError(
+            f"backbone weights {weights!r} not found: give a torchvision state_dict file "
+            f"(e.g. resnet18-f37072fd.pth) or 'toynet', the shipped toy-ImageNet ResNet-18"
+        )
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
         sd = load_file(p)
-    else: sd = torch.load(p, map_location="cpu", weights_only=True)
+    else:
+        sd = torch.load(p, map_location="cpu", weights_only=True)
     return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
 
 # %% ../nbs/06_toynet.ipynb #ffa40703
@@ -126,7 +150,8 @@ def backbone(arch:str="resnet18", # torchvision ResNet
     if weights:
         sd = {k: v for k, v in load_backbone_state(weights).items() if not k.startswith("fc.")}
         try: missing, unexpected = model.load_state_dict(sd, strict=False)
-        except RuntimeError as e: raise ValueError(f"{weights!r} is not a torchvision {arch} state_dict: {str(e)[:300]}") from None
+        except RuntimeError as e:
+            raise ValueError(f"{weights!r} is not a torchvision {arch} state_dict: {str(e)[:300]}") from None
         if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
             raise ValueError(f"{weights!r} is not a torchvision {arch} state_dict (missing {missing[:4]}, unexpected {unexpected[:4]})")
     model.fc = nn.Linear(model.fc.in_features, num_classes)
@@ -146,19 +171,31 @@ def erm_resnet(world, # a `ToyWorld` (or any DomainDataset with `images`)
     set_seed(seed); device = torch.device(device or "cpu")
     split = loo_split(world, target, seed=seed)
     def tensors(parts):
-        return (torch.cat([world.images(p.domain)[p.indices] for p in parts.datasets]), torch.cat([p.labels for p in parts.datasets]))
+        return (
+            torch.cat([world.images(p.domain)[p.indices] for p in parts.datasets]),
+            torch.cat([p.labels for p in parts.datasets]),
+        )
     (xtr, ytr), (xva, yva), (xte, yte) = tensors(split.train), tensors(split.val), tensors(split.test)
     model = backbone(arch, weights, len(world.classes)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(len(xtr) / batch_size), pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * math.ceil(len(xtr) / batch_size), pct_start=0.15
+    )
     @torch.no_grad()
     def acc(x, y):
-        model.eval(); p = torch.cat([model(imagenet_normalize(x[i:i + 256].to(device))).argmax(1).cpu() for i in range(0, len(x), 256)])
+        model.eval()
+        p = torch.cat(
+            [
+                model(imagenet_normalize(x[i : i + 256].to(device))).argmax(1).cpu()
+                for i in range(0, len(x), 256)
+            ]
+        )
         return (p == y).float().mean().item() * 100
     g = torch.Generator().manual_seed(seed); best = (-1, 0, 0)
     for ep in tqdm(range(epochs), desc=f"ERM {weights or 'scratch'} -> {target}", disable=not progress):
         model.train()
-        if freeze_bn: [m.eval() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]   # DomainBed's `freeze_bn`
+        # DomainBed's `freeze_bn`
+        if freeze_bn: [m.eval() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         for b in torch.randperm(len(xtr), generator=g).split(batch_size):     # batches mix the source domains
             x = imagenet_normalize(xtr[b].to(device))
             if torch.rand(1, generator=g) < 0.5: x = x.flip(3)                # flip augmentation
@@ -166,5 +203,12 @@ def erm_resnet(world, # a `ToyWorld` (or any DomainDataset with `images`)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         va = acc(xva, yva)
         if va >= best[0]: best = (va, acc(xte, yte), ep)
-    return dict(target=target, weights=weights or "scratch", freeze_bn=freeze_bn, val=best[0], test=best[1], epoch=best[2],
-                gap=best[0] - best[1])
+    return dict(
+        target=target,
+        weights=weights or "scratch",
+        freeze_bn=freeze_bn,
+        val=best[0],
+        test=best[1],
+        epoch=best[2],
+        gap=best[0] - best[1],
+    )

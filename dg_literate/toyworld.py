@@ -19,9 +19,18 @@ __all__ = ['CLASSES', 'COLORS', 'SIZES', 'ART_STYLES', 'DOMAINS', 'EXTRA_DOMAINS
 
 # %% ../nbs/03_toyworld.ipynb #fad80bf6
 CLASSES = ("circle", "square", "triangle", "star", "cross", "heart", "moon")
-COLORS = {"red": (0.86, 0.16, 0.16), "orange": (0.96, 0.55, 0.12), "yellow": (0.94, 0.86, 0.16), "green": (0.2, 0.67, 0.24),
-          "cyan": (0.1, 0.75, 0.8), "blue": (0.16, 0.35, 0.86), "purple": (0.55, 0.24, 0.75), "pink": (0.94, 0.47, 0.7),
-          "brown": (0.51, 0.31, 0.16), "gray": (0.5, 0.5, 0.5)}
+COLORS = {
+    "red": (0.86, 0.16, 0.16),
+    "orange": (0.96, 0.55, 0.12),
+    "yellow": (0.94, 0.86, 0.16),
+    "green": (0.2, 0.67, 0.24),
+    "cyan": (0.1, 0.75, 0.8),
+    "blue": (0.16, 0.35, 0.86),
+    "purple": (0.55, 0.24, 0.75),
+    "pink": (0.94, 0.47, 0.7),
+    "brown": (0.51, 0.31, 0.16),
+    "gray": (0.5, 0.5, 0.5),
+}
 SIZES = {"small": 0.42, "normal sized": 0.55, "large": 0.68}    # object radius, fraction of the half-image
 ART_STYLES = ("simple", "detailed")
 DOMAINS = ("photo", "art_painting", "cartoon", "sketch")          # the default, PACS-like leave-one-out set
@@ -29,33 +38,55 @@ EXTRA_DOMAINS = ("clipart", "mosaic", "infograph", "sculpture")
 ALL_DOMAINS = DOMAINS + EXTRA_DOMAINS
 IMAGE_TYPES = {"photo": "photo", "art_painting": "painting", "cartoon": "cartoon", "sketch": "sketch",
                "clipart": "clipart", "mosaic": "mosaic", "infograph": "infograph", "sculpture": "sculpture"}
-COLORLESS = ("sketch", "sculpture")                               # domains that do not show the object's color
+COLORLESS = ("sketch", "sculpture")  # domains that do not show the object's color
 WORLD_VERSION = 1                                                  # bump when rendering changes (cache keys)
 _NL, _NM = 6, 12                                                   # low/mid-frequency noise grid sizes
 
 def _stream_key(seed:int, domain:str, what:str="image") -> int:
-    return int(hashlib.sha1(f"toyworld:v{WORLD_VERSION}:{seed}:{domain}:{what}".encode()).hexdigest()[:16], 16)
+    return int(
+        hashlib.sha1(f"toyworld:v{WORLD_VERSION}:{seed}:{domain}:{what}".encode()).hexdigest()[:16], 16
+    )
 
 def sample_factors(seed:int, # world seed
                    domain:str, # rendering domain (part of every item's stream key)
                    indices, # item indices
                    size:int=64) -> dict: # image side (the grain field is per pixel)
     "Ground-truth factors and nuisance fields of items `indices`; item i from its own Philox stream (seed, domain, i)."
-    if domain not in IMAGE_TYPES: raise KeyError(f"unknown toy-world domain {domain!r}; domains: {list(IMAGE_TYPES)}")
+    if domain not in IMAGE_TYPES:
+        raise KeyError(f"unknown toy-world domain {domain!r}; domains: {list(IMAGE_TYPES)}")
     key, idx = _stream_key(seed, domain), np.asarray(indices, dtype=np.int64)
     n = len(idx)
     ints = np.empty((n, 4), np.int64); unif = np.empty((n, 10), np.float64)
-    low = np.empty((n, 3, _NL, _NL), np.float32); mid = np.empty((n, 2, _NM, _NM), np.float32); grain = np.empty((n, size, size), np.float32)
+    low = np.empty((n, 3, _NL, _NL), np.float32)
+    mid = np.empty((n, 2, _NM, _NM), np.float32)
+    grain = np.empty((n, size, size), np.float32)
     for j, i in enumerate(idx):
         r = np.random.Generator(np.random.Philox(key=key, counter=int(i)))
-        ints[j] = r.integers(0, 2), r.integers(0, len(COLORS)), r.integers(0, len(SIZES)), r.integers(0, len(ART_STYLES))
+        ints[j] = (
+            r.integers(0, 2),
+            r.integers(0, len(COLORS)),
+            r.integers(0, len(SIZES)),
+            r.integers(0, len(ART_STYLES)),
+        )
         unif[j] = r.random(10)
         low[j] = r.random((3, _NL, _NL), dtype=np.float32); mid[j] = r.random((2, _NM, _NM), dtype=np.float32)
         grain[j] = r.random((size, size), dtype=np.float32)
     t = lambda a: torch.from_numpy(a)
-    return dict(cls=t(idx % len(CLASSES)), variant=t(ints[:, 0]), color=t(ints[:, 1]), size=t(ints[:, 2]), art=t(ints[:, 3]),
-                cx=t(unif[:, 0]).float(), cy=t(unif[:, 1]).float(), rot=t(unif[:, 2]).float(), aspect=t(unif[:, 3]).float(),
-                u=t(unif[:, 4:]).float(), noise_low=t(low), noise_mid=t(mid), grain=t(grain))
+    return dict(
+        cls=t(idx % len(CLASSES)),
+        variant=t(ints[:, 0]),
+        color=t(ints[:, 1]),
+        size=t(ints[:, 2]),
+        art=t(ints[:, 3]),
+        cx=t(unif[:, 0]).float(),
+        cy=t(unif[:, 1]).float(),
+        rot=t(unif[:, 2]).float(),
+        aspect=t(unif[:, 3]).float(),
+        u=t(unif[:, 4:]).float(),
+        noise_low=t(low),
+        noise_mid=t(mid),
+        grain=t(grain),
+    )
 
 # %% ../nbs/03_toyworld.ipynb #dcef82d2
 def _box(px, py, hx, hy):
@@ -73,7 +104,10 @@ def _convex(px, py, verts):
         d = e if d is None else torch.maximum(d, e)
     return d
 
-def _triangle(px, py, s): return _convex(px, py, [(0.0, s - 0.1), (-0.866 * s, -0.5 * s - 0.1), (0.866 * s, -0.5 * s - 0.1)])
+
+def _triangle(px, py, s):
+    return _convex(px, py, [(0.0, s - 0.1), (-0.866 * s, -0.5 * s - 0.1), (0.866 * s, -0.5 * s - 0.1)])
+
 
 def _star(px, py, k, rin=0.45, rout=1.0):
     r, a = torch.sqrt(px**2 + py**2), torch.atan2(px, py) * k / (2 * math.pi)
@@ -86,16 +120,19 @@ def class_sdf(c:int, # class index
     "Signed distance of class `c`'s shape (two variants per class), (B,S,S)."
     v, r = variant.bool(), torch.sqrt(px**2 + py**2)
     if c == 0: return torch.where(v, (r - 0.72).abs() - 0.28, r - 0.95)                          # disk / ring
-    if c == 1: return torch.where(v, _box(px, py, 0.6, 0.6) - 0.22, _box(px, py, 0.8, 0.8))       # rounded / sharp
-    if c == 2: return torch.where(v, _triangle(px, py, 0.8) - 0.15, _triangle(px, py, 1.05))     # rounded / sharp
-    if c == 3: return torch.where(v, _star(px, py, 6), _star(px, py, 5))                           # 6 / 5 points
+    if c == 1: return torch.where(v, _box(px, py, 0.6, 0.6) - 0.22, _box(px, py, 0.8, 0.8))  # rounded / sharp
+    # rounded / sharp
+    if c == 2: return torch.where(v, _triangle(px, py, 0.8) - 0.15, _triangle(px, py, 1.05))
+    if c == 3: return torch.where(v, _star(px, py, 6), _star(px, py, 5))  # 6 / 5 points
     if c == 4: return torch.where(v, torch.minimum(_box(px, py, 0.85, 0.4), _box(px, py, 0.4, 0.85)),
-                                  torch.minimum(_box(px, py, 1.0, 0.28), _box(px, py, 0.28, 1.0)))   # thick / thin arms
+                                  # thick / thin arms
+                                  torch.minimum(_box(px, py, 1.0, 0.28), _box(px, py, 0.28, 1.0)))
     if c == 5:
-        w = torch.where(v, 0.52, 0.46)                                                              # round / slim lobes
+        w = torch.where(v, 0.52, 0.46)  # round / slim lobes
         lobes = torch.minimum(_circle(px, py, -0.45, 0.32, w), _circle(px, py, 0.45, 0.32, w))
         return torch.minimum(lobes, _convex(px, py, [(-0.93, 0.18), (0.0, -1.0), (0.93, 0.18)]))
-    if c == 6: return torch.maximum(r - 1.0, -_circle(px, py, torch.where(v, 0.5, 0.38), 0.18, 0.88))  # thin / full crescent
+    # thin / full crescent
+    if c == 6: return torch.maximum(r - 1.0, -_circle(px, py, torch.where(v, 0.5, 0.38), 0.18, 0.88))
     raise ValueError(f"class index {c} out of range")
 
 # %% ../nbs/03_toyworld.ipynb #19f00f9c
@@ -130,7 +167,7 @@ def geometry(f:dict, size:int=64):
     gy, gx = torch.meshgrid(-lin, lin, indexing="ij")                       # y points up
     s = torch.tensor(list(SIZES.values()))[f["size"]][:, None, None]
     aspect = (0.8 + 0.45 * f["aspect"])[:, None, None]
-    margin = (1 - s * 1.05).clamp(0.05, 0.25) * 0.8                        # centre jitter, at most ±10% of the image
+    margin = (1 - s * 1.05).clamp(0.05, 0.25) * 0.8  # centre jitter, at most ±10% of the image
     cx, cy = (f["cx"] * 2 - 1)[:, None, None] * margin, (f["cy"] * 2 - 1)[:, None, None] * margin
     th = ((f["rot"] - 0.5) * 1.05)[:, None, None]                           # ±30°
     dx, dy = gx[None] - cx, gy[None] - cy
@@ -167,11 +204,18 @@ def render(f:dict, # factors from `sample_factors`
         spec = torch.exp(-((px + 0.45 * lx)**2 + (py + 0.45 * ly)**2) / 0.06) * (0.25 + 0.25 * art)
         obj = C(color) * (shade * (0.92 + 0.16 * mid[:, 1:])) + spec
         shadow = _fill(torch.roll(dpx, shifts=(2, 2), dims=(2, 3)), 2.0)
-        light = (0.8 + 0.35 * mid[:, :1] + 0.06 * (grain - 0.5)) * (1 - 0.35 * shadow)    # texture, grain, shadow: one channel
-        img = torch.lerp(torch.lerp(C(ground), C(sky), torch.sigmoid((gy - horizon) * 6)) * light, obj, _fill(dpx, 0.8))
+        # texture, grain, shadow: one channel
+        light = (0.8 + 0.35 * mid[:, :1] + 0.06 * (grain - 0.5)) * (1 - 0.35 * shadow)
+        img = torch.lerp(
+            torch.lerp(C(ground), C(sky), torch.sigmoid((gy - horizon) * 6)) * light, obj, _fill(dpx, 0.8)
+        )
     elif domain == "art_painting":
-        h, sat, val = _rgb2hsv(color)                                        # palette shift of the object color
-        paint = _hsv2rgb((h + (u[0] - 0.5) * 0.2) % 1, (sat * (0.6 + 0.5 * u[1])).clamp(0, 1), (val * (0.75 + 0.3 * u[2])).clamp(0, 1))
+        h, sat, val = _rgb2hsv(color)  # palette shift of the object color
+        paint = _hsv2rgb(
+            (h + (u[0] - 0.5) * 0.2) % 1,
+            (sat * (0.6 + 0.5 * u[1])).clamp(0, 1),
+            (val * (0.75 + 0.3 * u[2])).clamp(0, 1),
+        )
         p1 = _hsv2rgb((u[3] * 0.2 + 0.02) % 1, 0.35 + 0.3 * u[4], 0.45 + 0.35 * u[5])
         p2 = _hsv2rgb((u[3] * 0.2 + 0.55) % 1, 0.3 + 0.3 * u[5], 0.4 + 0.4 * u[4])
         strokes = _streaks(grain, u[0] * math.pi)
@@ -186,11 +230,18 @@ def render(f:dict, # factors from `sample_factors`
         m = _fill(dpx, 0.5)
         highlight = torch.exp(-((px + 0.35)**2 + (py - 0.4)**2) / 0.03) * art * m
         outline = _fill(dpx.abs() - 1.9 * S / 64, 0.5)                        # ~2 px at 64 px
-        img = (torch.lerp(bg, C(_hsv2rgb(h, (sat * 1.2).clamp(0, 1), (val * 1.1).clamp(0, 1))), m) + 0.5 * highlight) * (1 - outline)
+        img = (
+            torch.lerp(bg, C(_hsv2rgb(h, (sat * 1.2).clamp(0, 1), (val * 1.1).clamp(0, 1))), m)
+            + 0.5 * highlight
+        ) * (1 - outline)
     elif domain == "sketch":
-        paper = (col(0.9 + 0.07 * u[0]) - 0.06 * (low[:, :1] - 0.5) - 0.05 * (grain - 0.5)) * torch.tensor([1.0, 0.98, 0.94])[None, :, None, None]
+        paper = (col(0.9 + 0.07 * u[0]) - 0.06 * (low[:, :1] - 0.5) - 0.05 * (grain - 0.5)) * torch.tensor(
+            [1.0, 0.98, 0.94]
+        )[None, :, None, None]
         j1, j2 = (mid[:, :1] - 0.5) * 2.0, (mid[:, 1:] - 0.5) * 2.0           # two jittered strokes
-        ink = torch.maximum(_fill((dpx + j1).abs() - 0.55, 0.5), 0.7 * _fill((dpx + j2 + 0.6).abs() - 0.4, 0.5))
+        ink = torch.maximum(
+            _fill((dpx + j1).abs() - 0.55, 0.5), 0.7 * _fill((dpx + j2 + 0.6).abs() - 0.4, 0.5)
+        )
         hd = col(u[1] * math.pi)
         hatch = (torch.sin((gx * torch.cos(hd) + gy * torch.sin(hd)) * (S * 0.9)) > 0.6).float()
         ink = torch.maximum(ink, 0.45 * hatch * _fill(dpx + 1.5, 0.5) * art)
@@ -199,15 +250,25 @@ def render(f:dict, # factors from `sample_factors`
         img = torch.lerp(col(0.96 + 0.04 * u[0]).expand(B, 3, 1, 1), C(color), _fill(dpx, 0.5))
     elif domain == "mosaic":
         t = 4; tile = lambda z: F.avg_pool2d(z, t).repeat_interleave(t, 2).repeat_interleave(t, 3)
-        img = tile(torch.lerp(C(_hsv2rgb(u[1], 0.3 + 0.3 * u[2], 0.6 + 0.3 * u[3])), C(color), _fill(dpx, 0.5))) * (0.85 + 0.3 * tile(grain))
+        img = tile(
+            torch.lerp(C(_hsv2rgb(u[1], 0.3 + 0.3 * u[2], 0.6 + 0.3 * u[3])), C(color), _fill(dpx, 0.5))
+        ) * (0.85 + 0.3 * tile(grain))
         k = torch.arange(S) % t == 0
         img = torch.lerp(img, torch.full_like(img, 0.55), (k[:, None] | k[None, :]).float())   # grout lines
     elif domain == "infograph":
         m = _fill(dpx, 0.5)
         cols, rows = (torch.arange(S) / S)[None, None, None, :], (torch.arange(S) / S)[None, None, :, None]
-        bars = ((cols < 0.08 + 0.5 * mid[:, :1].mean(3, keepdim=True)) & (rows % 0.125 < 0.07) & (rows > 0.55)).float()
-        text = ((rows % 0.0625 < 0.025) & (rows < 0.3) & (cols > 0.1 + 0.3 * col(u[4])) & (cols < 0.9)).float()
-        bg = torch.lerp(torch.full((B, 3, S, S), 0.97), C(_hsv2rgb(u[1], 0.5 + 0.3 * u[2], 0.8 + 0.15 * u[3])), bars * (1 - m))
+        bars = (
+            (cols < 0.08 + 0.5 * mid[:, :1].mean(3, keepdim=True)) & (rows % 0.125 < 0.07) & (rows > 0.55)
+        ).float()
+        text = (
+            (rows % 0.0625 < 0.025) & (rows < 0.3) & (cols > 0.1 + 0.3 * col(u[4])) & (cols < 0.9)
+        ).float()
+        bg = torch.lerp(
+            torch.full((B, 3, S, S), 0.97),
+            C(_hsv2rgb(u[1], 0.5 + 0.3 * u[2], 0.8 + 0.15 * u[3])),
+            bars * (1 - m),
+        )
         img = torch.lerp(torch.lerp(bg, torch.full_like(bg, 0.3), 0.7 * text * (1 - m)), C(color), m)
     elif domain == "sculpture":
         stone = col(0.55 + 0.25 * u[0]) * torch.tensor([1.0, 0.96, 0.88])[None, :, None, None]
@@ -215,8 +276,13 @@ def render(f:dict, # factors from `sample_factors`
         lx, ly = col(torch.cos(u[1] * 6.28)), col(torch.sin(u[1] * 6.28))
         shade = 0.8 - 0.35 * (px * lx + py * ly).clamp(-1.2, 1.2)
         rim = _fill(-dpx - 1.5, 0.8)                                         # chiselled, darker rim
-        img = torch.lerp(bg, stone * shade * (0.85 + 0.3 * mid[:, :1]) * (0.75 + 0.25 * rim) * (0.95 + 0.1 * grain), _fill(dpx, 0.7))
-    else: raise KeyError(f"unknown toy-world domain {domain!r}; domains: {list(IMAGE_TYPES)}")
+        img = torch.lerp(
+            bg,
+            stone * shade * (0.85 + 0.3 * mid[:, :1]) * (0.75 + 0.25 * rim) * (0.95 + 0.1 * grain),
+            _fill(dpx, 0.7),
+        )
+    else:
+        raise KeyError(f"unknown toy-world domain {domain!r}; domains: {list(IMAGE_TYPES)}")
     out = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
     return (out, _fill(dpx, 0.5)[:, 0]) if return_mask else out
 
@@ -224,8 +290,16 @@ def render(f:dict, # factors from `sample_factors`
 def render_items(seed:int, domain:str, indices, size:int=64, chunk:int=256) -> torch.Tensor:
     "Images (N,3,S,S) uint8 of items `indices` of `domain`, rendered in chunks."
     indices = list(indices)
-    return torch.cat([render(sample_factors(seed, domain, indices[i:i + chunk], size), domain, size)
-                      for i in range(0, len(indices), chunk)]) if indices else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    return (
+        torch.cat(
+            [
+                render(sample_factors(seed, domain, indices[i : i + chunk], size), domain, size)
+                for i in range(0, len(indices), chunk)
+            ]
+        )
+        if indices
+        else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    )
 
 # %% ../nbs/03_toyworld.ipynb #14ce5feb
 TEMPLATES = (("a {art} {type} of a {size} {color} {cls}", .35), ("a {type} of a {cls}", .2),
@@ -246,7 +320,9 @@ def captions(f:dict, seed:int, domain:str, indices) -> list[str]:
     key, probs = _stream_key(seed, domain, "caption"), [w for _, w in TEMPLATES]
     out = []
     for j, i in enumerate(indices):
-        t = TEMPLATES[np.random.Generator(np.random.Philox(key=key, counter=int(i))).choice(len(TEMPLATES), p=probs)][0]
+        t = TEMPLATES[
+            np.random.Generator(np.random.Philox(key=key, counter=int(i))).choice(len(TEMPLATES), p=probs)
+        ][0]
         out.append(fill_template(t, domain, *(int(f[k][j]) for k in ("cls", "color", "size", "art"))))
     return out
 
@@ -258,20 +334,32 @@ class ToyWorld(DomainDataset):
                  size:int=64, # image side in pixels
                  domains=DOMAINS): # rendering domains (default: the four PACS-like ones)
         for d in domains:
-            if d not in IMAGE_TYPES: raise KeyError(f"unknown toy-world domain {d!r}; domains: {list(IMAGE_TYPES)}")
+            if d not in IMAGE_TYPES:
+                raise KeyError(f"unknown toy-world domain {d!r}; domains: {list(IMAGE_TYPES)}")
         self.n, self.seed, self.size = n_per_domain, seed, size
         items = {d: [(i, i % len(CLASSES)) for i in range(n_per_domain)] for d in domains}
-        super().__init__("toyworld", domains, CLASSES, items, key=f"toyworld:v{WORLD_VERSION}:seed={seed}:size={size}:n={n_per_domain}")
+        super().__init__(
+            "toyworld",
+            domains,
+            CLASSES,
+            items,
+            key=f"toyworld:v{WORLD_VERSION}:seed={seed}:size={size}:n={n_per_domain}",
+        )
         self._images, self._factors = {}, {}
     def factors(self, domain:str) -> dict:
         "Ground-truth factors of every item of `domain` (nuisance noise fields dropped)."
         if domain not in self._factors:
             f = sample_factors(self.seed, self.check_domain(domain), range(self.n), self.size)
-            self._factors[domain] = {k: v for k, v in f.items() if k not in ("noise_low", "noise_mid", "grain", "u")}
+            self._factors[domain] = {
+                k: v for k, v in f.items() if k not in ("noise_low", "noise_mid", "grain", "u")
+            }
         return self._factors[domain]
     def images(self, domain:str) -> torch.Tensor:
         "All images of `domain`, (N,3,S,S) uint8, rendered on first use."
-        if domain not in self._images: self._images[domain] = render_items(self.seed, self.check_domain(domain), range(self.n), self.size)
+        if domain not in self._images:
+            self._images[domain] = render_items(
+                self.seed, self.check_domain(domain), range(self.n), self.size
+            )
         return self._images[domain]
     def image(self, domain:str, i:int) -> Image.Image:
         return Image.fromarray(self.images(domain)[i].permute(1, 2, 0).numpy())
@@ -281,7 +369,8 @@ class ToyWorld(DomainDataset):
 
 # %% ../nbs/03_toyworld.ipynb #a5dfa53b
 WEB_MIX = (("photo", .5), ("art_painting", .12), ("cartoon", .12), ("clipart", .08), ("mosaic", .06),
-           ("sketch", .06), ("infograph", .03), ("sculpture", .03))   # web-like: photos dominate, sketches are rare
+           # web-like: photos dominate, sketches are rare
+           ("sketch", .06), ("infograph", .03), ("sculpture", .03))
 
 def web_batch(step:int, # batch index $t$ in the stream
               batch_size:int=256, # $B$
@@ -292,7 +381,8 @@ def web_batch(step:int, # batch index $t$ in the stream
     "Batch `step`: uint8 images (B,3,S,S), captions, and factors `cls`, `variant` (B,) and `domain` (B names)."
     doms, p = zip(*mix)
     for d in doms:
-        if d not in IMAGE_TYPES: raise KeyError(f"unknown toy-world domain {d!r} in the mix; domains: {list(IMAGE_TYPES)}")
+        if d not in IMAGE_TYPES:
+            raise KeyError(f"unknown toy-world domain {d!r} in the mix; domains: {list(IMAGE_TYPES)}")
     r = np.random.Generator(np.random.Philox(key=_stream_key(seed, "pretrain-mix"), counter=step))
     which = r.choice(len(doms), size=batch_size, p=np.asarray(p) / sum(p))
     images, caps, order, cls, var = [], [], [], [], []
@@ -321,14 +411,36 @@ def explorer():
     out = W.Output()
     def show(cls, domain, color, size, art, seed):
         f = sample_factors(seed, domain, [CLASSES.index(cls)])
-        f.update(color=torch.tensor([list(COLORS).index(color)]), size=torch.tensor([list(SIZES).index(size)]),
-                 art=torch.tensor([ART_STYLES.index(art)]))
+        f.update(
+            color=torch.tensor([list(COLORS).index(color)]),
+            size=torch.tensor([list(SIZES).index(size)]),
+            art=torch.tensor([ART_STYLES.index(art)]),
+        )
         img = Image.fromarray(render(f, domain, 128)[0].permute(1, 2, 0).numpy())
         with out:
             out.clear_output(wait=True); display(img)
-            print(fill_template(TEMPLATES[0][0], domain, CLASSES.index(cls), list(COLORS).index(color), list(SIZES).index(size), ART_STYLES.index(art)))
-    return W.interactive(show, cls=list(CLASSES), domain=list(ALL_DOMAINS), color=list(COLORS), size=list(SIZES),
-                         art=list(ART_STYLES), seed=W.IntSlider(0, 0, 100)), out
+            print(
+                fill_template(
+                    TEMPLATES[0][0],
+                    domain,
+                    CLASSES.index(cls),
+                    list(COLORS).index(color),
+                    list(SIZES).index(size),
+                    ART_STYLES.index(art),
+                )
+            )
+    return (
+        W.interactive(
+            show,
+            cls=list(CLASSES),
+            domain=list(ALL_DOMAINS),
+            color=list(COLORS),
+            size=list(SIZES),
+            art=list(ART_STYLES),
+            seed=W.IntSlider(0, 0, 100),
+        ),
+        out,
+    )
 
 # %% ../nbs/03_toyworld.ipynb #1b5e642b
 def bench_toyworld_render(n:int=4096, size:int=64, domains=ALL_DOMAINS) -> dict:
@@ -337,6 +449,9 @@ def bench_toyworld_render(n:int=4096, size:int=64, domains=ALL_DOMAINS) -> dict:
     for d in domains:
         render_items(0, d, range(64), size)                                     # warm-up
         t0 = time.perf_counter(); render_items(0, d, range(n), size); res[d] = n / (time.perf_counter() - t0)
-    print(f"toy-world rendering at {size}x{size}, {torch.get_num_threads()} threads: " +
-          ", ".join(f"{d} {v:,.0f}/s" for d, v in res.items()) + f"; slowest {min(res.values()):,.0f} images/s")
+    print(
+        f"toy-world rendering at {size}x{size}, {torch.get_num_threads()} threads: "
+        + ", ".join(f"{d} {v:,.0f}/s" for d, v in res.items())
+        + f"; slowest {min(res.values()):,.0f} images/s"
+    )
     return res

@@ -17,22 +17,34 @@ __all__ = ['domain_tensors', 'normalize', 'accuracy', 'DomainData', 'domain_batc
            'config_matches', 'config_check', 'Hook', 'Trainer']
 
 # %% ../nbs/07_train.ipynb #e153275a
-from .toynet import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize   # torchvision's ImageNet statistics
+# torchvision's ImageNet statistics
+from .toynet import IMAGENET_MEAN, IMAGENET_STD, imagenet_normalize
 
 def domain_tensors(ds, # a `DomainDataset` (the toy world, or a folder dataset such as PACS)
                    domain:str, size:int=64, progress:bool=True) -> tuple[torch.Tensor, torch.Tensor]:
     "All images of one domain as uint8 (N,3,size,size) (shorter side resized, centre crop) and labels (N,)."
     ds.check_domain(domain)
     labels = ds.labels(domain)
-    if hasattr(ds, "images"):                                          # the toy world renders tensors directly
+    if hasattr(ds, "images"):  # the toy world renders tensors directly
         x = ds.images(domain)
-        if x.shape[-1] != size: x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True).round().clamp(0, 255).to(torch.uint8)
+        if x.shape[-1] != size:
+            x = (
+                F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+            )
         return x, labels
     f = cache_dir("tensors")/f"{ds.key.replace('/', '_').replace(':', '_')[-80:]}-{domain}-{size}.pt"
     if f.exists(): return torch.load(f), labels
     from torchvision.transforms import v2 as T
     tf = T.Compose([T.PILToTensor(), T.Resize(size, antialias=True), T.CenterCrop(size)])
-    x = torch.stack([tf(ds.image(domain, i)) for i in tqdm(range(len(labels)), desc=f"decode {domain}", disable=not progress)])
+    x = torch.stack(
+        [
+            tf(ds.image(domain, i))
+            for i in tqdm(range(len(labels)), desc=f"decode {domain}", disable=not progress)
+        ]
+    )
     torch.save(x, f)
     return x, labels
 
@@ -46,24 +58,36 @@ def accuracy(model:nn.Module, x:torch.Tensor, y:torch.Tensor, # uint8 images (N,
              device=None, batch:int=256) -> float:
     "Top-1 accuracy (%) of `model` in eval mode on uint8 images."
     device = device or next(model.parameters()).device; model.eval()
-    pred = torch.cat([model(normalize(x[i:i + batch], device)).argmax(1).cpu() for i in range(0, len(x), batch)])
+    pred = torch.cat(
+        [model(normalize(x[i : i + batch], device)).argmax(1).cpu() for i in range(0, len(x), batch)]
+    )
     return (pred == y).float().mean().item() * 100
 
 # %% ../nbs/07_train.ipynb #4edd1c55
 class DomainData:
     "Source train / source validation tensors with domain ids, and the target domains' tensors, of one split."
-    def __init__(self, ds, # a `DomainDataset`
-                 sources:list[str], targets:list[str], size:int=64, val_frac:float=0.2, seed:int=0, progress:bool=True):
+    def __init__(
+        self,
+        ds,  # a `DomainDataset`
+        sources: list[str],
+        targets: list[str],
+        size: int = 64,
+        val_frac: float = 0.2,
+        seed: int = 0,
+        progress: bool = True,
+    ):
         from dg_literate.data import loo_split
         split = loo_split(ds, targets, val_frac=val_frac, seed=seed, sources=sources)
         def stack(parts):
             xs, ys, dd = [], [], []
             for p in parts.datasets:
                 x, y = domain_tensors(ds, p.domain, size, progress)
-                xs.append(x[p.indices]); ys.append(y[p.indices]); dd.append(torch.full((len(p.indices),), p.d))
+                xs.append(x[p.indices])
+                ys.append(y[p.indices])
+                dd.append(torch.full((len(p.indices),), p.d))
             return torch.cat(xs), torch.cat(ys), torch.cat(dd)
         self.sources, self.targets, self.classes = list(split.sources), list(split.targets), list(ds.classes)
-        self.protocol = split.protocol                                     # "official" (the dataset's split files) or "seeded"
+        self.protocol = split.protocol  # "official" (the dataset's split files) or "seeded"
         (self.x, self.y, self.dom), (self.xv, self.yv, _) = stack(split.train), stack(split.val)
         self.test = {t: domain_tensors(ds, t, size, progress) for t in self.targets}
 
@@ -74,19 +98,26 @@ def domain_batches(dom:torch.Tensor, # (N,) domain id of each training image
                    g:torch.Generator) -> list[torch.Tensor]: # one epoch of index batches, each (B,)
     "One epoch of Dassl's RandomDomainSampler: each batch takes B/n_domain unused images from n_domain random domains."
     doms = dom.unique().tolist()
-    if len(dom) < batch_size: return [torch.randperm(len(dom), generator=g)]      # fewer images than a batch: one (Dassl's drop_last)
+    # fewer images than a batch: one (Dassl's drop_last)
+    if len(dom) < batch_size: return [torch.randperm(len(dom), generator=g)]
     if n_domain <= 1 or len(doms) < 2:
-        return list(torch.randperm(len(dom), generator=g)[: len(dom) // batch_size * batch_size].split(batch_size))
+        return list(
+            torch.randperm(len(dom), generator=g)[: len(dom) // batch_size * batch_size].split(batch_size)
+        )
     n_domain = min(n_domain, len(doms))
-    if batch_size % n_domain: raise ValueError(f"batch_size {batch_size} is not a multiple of n_domain {n_domain}")
+    if batch_size % n_domain:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of n_domain {n_domain}")
     k = batch_size // n_domain
-    left = {d: torch.nonzero(dom == d).flatten()[torch.randperm(int((dom == d).sum()), generator=g)].tolist() for d in doms}
+    left = {
+        d: torch.nonzero(dom == d).flatten()[torch.randperm(int((dom == d).sum()), generator=g)].tolist()
+        for d in doms
+    }
     out = []
     while True:
         pick = [doms[i] for i in torch.randperm(len(doms), generator=g)[:n_domain].tolist()]
         out.append(torch.tensor([i for d in pick for i in left[d][:k]]))
         for d in pick: left[d] = left[d][k:]
-        if any(len(left[d]) < k for d in pick): return out                    # Dassl stops when a chosen domain runs short
+        if any(len(left[d]) < k for d in pick): return out  # Dassl stops when a chosen domain runs short
 
 # %% ../nbs/07_train.ipynb #f844920b
 def augment(x:torch.Tensor, # uint8 (B,3,S,S)
@@ -151,7 +182,9 @@ def config_check(cfg:dict, # the job's config, JSON-normalized
     "A grid job's `check` (`dg_literate.launch.Job`): a finished result must have been run with `cfg`."
     def check(r:dict):
         if not config_matches(r.get("cfg", {}), cfg, default) or not same(r):
-            raise ValueError(f"a finished job in this folder was trained with another config {r.get('cfg')}; use a new folder or delete it")
+            raise ValueError(
+                f"a finished job in this folder was trained with another config {r.get('cfg')}; use a new folder or delete it"
+            )
     return check
 
 # %% ../nbs/07_train.ipynb #782d9613
@@ -172,28 +205,65 @@ class Trainer:
                  ckpt:Path|str|None=None, # checkpoint file: written every epoch, resumed from if it exists
                  progress:bool=True, desc:str="train"):
         self.model, self.data, self.cfg, self.hooks = model, data, cfg, list(hooks)
-        self.device, self.ckpt, self.progress, self.desc = torch.device(device or "cpu"), ckpt and Path(ckpt), progress, desc
-        if cfg.schedule not in ("onecycle", "cosine"): raise ValueError(f"schedule {cfg.schedule!r}: 'cosine' or 'onecycle'")
+        self.device, self.ckpt, self.progress, self.desc = (
+            torch.device(device or "cpu"),
+            ckpt and Path(ckpt),
+            progress,
+            desc,
+        )
+        if cfg.schedule not in ("onecycle", "cosine"):
+            raise ValueError(f"schedule {cfg.schedule!r}: 'cosine' or 'onecycle'")
         self.model.to(self.device)
-        self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+        self.opt = torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            nesterov=cfg.nesterov,
+        )
         self.g = torch.Generator().manual_seed(cfg.seed)
-        self.per_epoch = max(1, len(data.dom) // cfg.batch_size)      # an upper bound: domain-balanced epochs can end earlier
-        self.sched = (torch.optim.lr_scheduler.OneCycleLR(self.opt, cfg.lr, total_steps=cfg.epochs * self.per_epoch, pct_start=0.15)
-                      if cfg.schedule == "onecycle" else torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.epochs))
+        # an upper bound: domain-balanced epochs can end earlier
+        self.per_epoch = max(1, len(data.dom) // cfg.batch_size)
+        self.sched = (
+            torch.optim.lr_scheduler.OneCycleLR(
+                self.opt, cfg.lr, total_steps=cfg.epochs * self.per_epoch, pct_start=0.15
+            )
+            if cfg.schedule == "onecycle"
+            else torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.epochs)
+        )
         self.epoch, self.step, self.history, self.best, self.best_state = 0, 0, [], -1.0, None
 
-    def accuracy(self, x:torch.Tensor, y:torch.Tensor) -> float: return accuracy(self.model, x, y, self.device)
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        return accuracy(self.model, x, y, self.device)
 
 # %% ../nbs/07_train.ipynb #af258ce4
 def _state(tr:Trainer) -> dict:
-    return dict(model=tr.model.state_dict(), opt=tr.opt.state_dict(), sched=tr.sched.state_dict(), g=tr.g.get_state(),
-                rng=torch.get_rng_state(), epoch=tr.epoch, step=tr.step, history=tr.history, best=tr.best,
-                best_state=tr.best_state, hooks=[h.state() for h in tr.hooks])
+    return dict(
+        model=tr.model.state_dict(),
+        opt=tr.opt.state_dict(),
+        sched=tr.sched.state_dict(),
+        g=tr.g.get_state(),
+        rng=torch.get_rng_state(),
+        epoch=tr.epoch,
+        step=tr.step,
+        history=tr.history,
+        best=tr.best,
+        best_state=tr.best_state,
+        hooks=[h.state() for h in tr.hooks],
+    )
 
 def _load(tr:Trainer, st:dict):
-    tr.model.load_state_dict(st["model"]); tr.opt.load_state_dict(st["opt"]); tr.sched.load_state_dict(st["sched"])
+    tr.model.load_state_dict(st["model"])
+    tr.opt.load_state_dict(st["opt"])
+    tr.sched.load_state_dict(st["sched"])
     tr.g.set_state(st["g"]); torch.set_rng_state(st["rng"])
-    tr.epoch, tr.step, tr.history, tr.best, tr.best_state = st["epoch"], st["step"], st["history"], st["best"], st["best_state"]
+    tr.epoch, tr.step, tr.history, tr.best, tr.best_state = (
+        st["epoch"],
+        st["step"],
+        st["history"],
+        st["best"],
+        st["best_state"],
+    )
     for h, s in zip(tr.hooks, st["hooks"]): h.load_state(s)
 
 def _train_mode(tr:Trainer):
@@ -215,7 +285,7 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
         for h in self.hooks: h.before_epoch(self)
         _train_mode(self)
         for b in domain_batches(d.dom, c.batch_size, c.n_domain, self.g):
-            self.xa = augment(d.x[b], self.g, c.augment)                          # float in [0, 255], kept for hooks (B,3,S,S)
+            self.xa = augment(d.x[b], self.g, c.augment)  # float in [0, 255], kept for hooks (B,3,S,S)
             self.xb, self.yb = normalize(self.xa, self.device), d.y[b].to(self.device)
             self.logits = self.model(self.xb)
             loss = F.cross_entropy(self.logits, self.yb)
@@ -227,8 +297,9 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
             self.step += 1; bar.update(); bar.set_postfix(epoch=self.epoch, loss=f"{loss.item():.3f}", refresh=False)
         if c.schedule == "cosine": self.sched.step()
         self.epoch += 1; self.history.append(self.accuracy(d.xv, d.yv))
-        if self.history[-1] > self.best: self.best, self.best_state = self.history[-1], copy.deepcopy(self.model.state_dict())
-        if self.ckpt:                                                           # atomic: a kill mid-write leaves the last good one
+        if self.history[-1] > self.best:
+            self.best, self.best_state = self.history[-1], copy.deepcopy(self.model.state_dict())
+        if self.ckpt:  # atomic: a kill mid-write leaves the last good one
             self.ckpt.parent.mkdir(parents=True, exist_ok=True); tmp = self.ckpt.with_suffix(".tmp")
             torch.save(_state(self), tmp); tmp.replace(self.ckpt)
     bar.close()
@@ -243,6 +314,13 @@ def results(self:Trainer) -> dict:
     self.model.load_state_dict(self.best_state or cur)
     sel = {t: self.accuracy(*xy) for t, xy in self.data.test.items()}
     self.model.load_state_dict(cur)
-    ep = max(range(len(self.history)), key=lambda i: (self.history[i], -i)) + 1 if self.history else 0   # first best epoch
-    return dict(**sel, val=self.best, epoch=ep, last={**last, "val": self.history[-1] if self.history else None},
-                history=self.history, epochs_run=self.epoch)
+    # first best epoch
+    ep = max(range(len(self.history)), key=lambda i: (self.history[i], -i)) + 1 if self.history else 0
+    return dict(
+        **sel,
+        val=self.best,
+        epoch=ep,
+        last={**last, "val": self.history[-1] if self.history else None},
+        history=self.history,
+        epochs_run=self.epoch
+    )

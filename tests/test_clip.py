@@ -34,7 +34,9 @@ def test_load_clip_roundtrips():
     with tempfile.TemporaryDirectory() as t:
         d = save_local_dir(m, Path(t)/"tiny", TINY_CFG, {"mean": [0.5]*3, "std": [0.5]*3})
         c = load_clip(f"local-dir:{d}", device="cpu")
-        with torch.no_grad(): test_close(c.model.encode_image(img), ref_i, eps=1e-6); test_close(c.model.encode_text(txt), ref_t, eps=1e-6)
+        with torch.no_grad():
+            test_close(c.model.encode_image(img), ref_i, eps=1e-6)
+            test_close(c.model.encode_text(txt), ref_t, eps=1e-6)
         test_eq(c.tokenizer(["a cat"]).shape, (1, 77)); assert c.key.startswith("local-dir:")
         # a registered architecture + a checkpoint file
         register_model_config("dg-tiny-test", TINY_CFG)
@@ -42,7 +44,8 @@ def test_load_clip_roundtrips():
         with torch.no_grad(): test_close(c2.model.encode_text(txt), ref_t, eps=1e-6)
         # a project-built model through the local-model registry
         register_local_model("dg-tiny-built", lambda: d)
-        with torch.no_grad(): test_close(load_clip("dg-tiny-built", device="cpu").model.encode_image(img), ref_i, eps=1e-6)
+        with torch.no_grad():
+            test_close(load_clip("dg-tiny-built", device="cpu").model.encode_image(img), ref_i, eps=1e-6)
         test_fail(lambda: load_clip("dg-tiny-built", pretrained="openai"), contains="takes no `pretrained`")
         test_fail(lambda: load_clip(f"local-dir:{t}"), contains="not an open_clip local-dir folder")
     test_fail(lambda: load_clip("ViT-B-17"), contains="close matches")
@@ -54,12 +57,22 @@ def test_load_clip_errors_name_the_cause():
     with tempfile.TemporaryDirectory() as t:
         register_model_config("dg-tiny-test", TINY_CFG)
         bad = Path(t)/"corrupt.bin"; bad.write_bytes(b"PK\x03\x04 half a download")
-        test_fail(lambda: load_clip("dg-tiny-test", pretrained=str(bad), device="cpu"), contains="corrupt.bin could not be read as a checkpoint")
-        other = open_clip.CLIP(**{**TINY_CFG, "embed_dim": 48}); torch.save(other.state_dict(), Path(t)/"other.bin")
-        test_fail(lambda: load_clip("dg-tiny-test", pretrained=str(Path(t)/"other.bin"), device="cpu"), contains="is not a checkpoint of open_clip 'dg-tiny-test'")
+        test_fail(
+            lambda: load_clip("dg-tiny-test", pretrained=str(bad), device="cpu"),
+            contains="corrupt.bin could not be read as a checkpoint",
+        )
+        other = open_clip.CLIP(**{**TINY_CFG, "embed_dim": 48})
+        torch.save(other.state_dict(), Path(t) / "other.bin")
+        test_fail(
+            lambda: load_clip("dg-tiny-test", pretrained=str(Path(t) / "other.bin"), device="cpu"),
+            contains="is not a checkpoint of open_clip 'dg-tiny-test'",
+        )
         if not torch.cuda.is_available():
-            torch.save(tiny_clip(0).state_dict(), Path(t)/"ok.bin")           # a valid file: the error is about the device
-            test_fail(lambda: load_clip("dg-tiny-test", pretrained=str(Path(t)/"ok.bin"), device="cuda"), contains="no usable CUDA device")
+            torch.save(tiny_clip(0).state_dict(), Path(t)/"ok.bin")  # a valid file: the error is about the device
+            test_fail(
+                lambda: load_clip("dg-tiny-test", pretrained=str(Path(t) / "ok.bin"), device="cuda"),
+                contains="no usable CUDA device",
+            )
 
 
 def test_missing_weights_fail_fast_with_instructions():
@@ -78,11 +91,14 @@ def test_encode_text_equals_open_clip():
     with torch.no_grad():
         ref = m.encode_text(tokens)
         test_close(encode_text(m, tokens, truncate=False), ref, eps=1e-5)
-        test_close(encode_text(m, tokens, inject={star: m.token_embedding.weight[star]}, truncate=False), ref, eps=1e-5)
+        test_close(
+            encode_text(m, tokens, inject={star: m.token_embedding.weight[star]}, truncate=False), ref, eps=1e-5
+        )
         test_close(encode_text(m, tokens), ref, eps=1e-4)                     # truncated context, same result
         s = torch.randn(64) * 0.02                                            # a learned pseudo-word
         test_close(encode_text(m, tokens, inject={star: s}), encode_text_literal(m, tokens, star, s), eps=1e-4)
-        assert (encode_text(m, tokens, inject={star: s}) - ref).abs().max() > 1e-3   # injection changes the feature
+        # injection changes the feature
+        assert (encode_text(m, tokens, inject={star: s}) - ref).abs().max() > 1e-3
     test_fail(lambda: token_id(tok, "giraffe-like"), contains="not one")
 
 
@@ -98,9 +114,18 @@ def test_inject_gradients_and_shapes():
     v = torch.randn(2, 2, 64)                                              # two vectors per prompt: (B, n, D)
     with torch.no_grad():
         out = encode_text(m, noise, inject={star: v})
-        lit = torch.stack([encode_text(m, noise[i:i+1], inject=lambda x, t, i=i: torch.cat([x[:, :1], v[i][None], x[:, 3:]], 1))[0] for i in range(2)])
+        lit = torch.stack(
+            [
+                encode_text(
+                    m, noise[i : i + 1], inject=lambda x, t, i=i: torch.cat([x[:, :1], v[i][None], x[:, 3:]], 1)
+                )[0]
+                for i in range(2)
+            ]
+        )
     test_close(out, lit, eps=1e-5)                                        # occurrences filled in order
-    test_fail(lambda: encode_text(m, tok(["a dog", "a * cat"]), inject={star: torch.zeros(2, 64)}), contains="exactly 1")
+    test_fail(
+        lambda: encode_text(m, tok(["a dog", "a * cat"]), inject={star: torch.zeros(2, 64)}), contains="exactly 1"
+    )
 
 
 def test_zero_shot_and_cache():
@@ -114,7 +139,11 @@ def test_zero_shot_and_cache():
     class Toy(torch.utils.data.Dataset):
         cache_key = "toy-images-v1"
         def __len__(self): return 5
-        def __getitem__(self, i): g = torch.Generator().manual_seed(i); return torch.rand(3, 32, 32, generator=g), i % 2
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            return torch.rand(3, 32, 32, generator=g), i % 2
+
+
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t):
         clip = LoadedCLIP(m, None, tok, "tiny|seed3")
         f1, y1 = image_features(clip, Toy(), batch_size=2, progress=False)

@@ -18,7 +18,9 @@ def test_seed_reproducible():
 
 
 def test_folders():
-    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t, DG_LITERATE_RUN_DIR=str(Path(t)/"run")):
+    with tempfile.TemporaryDirectory() as t, modified_env(
+        DG_LITERATE_CACHE=t, DG_LITERATE_RUN_DIR=str(Path(t) / "run")
+    ):
         test_eq(cache_dir("a", "b"), Path(t)/"a"/"b"); assert (Path(t)/"a"/"b").is_dir()
         test_eq(run_dir("figs"), Path(t)/"run"/"figs")
     root = repo_root()   # notebooks run in nbs/, pytest in the repository
@@ -29,7 +31,11 @@ def test_folders():
 def test_shipped_weights_checked():
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t):
         test_fail(lambda: shipped_weights("toyx"), contains="dg-reproduce build toyx")
-        d = Path(t)/"toyx"; d.mkdir(); (d/"w.bin").write_bytes(b"12345"); (d/"sub").mkdir(); (d/"sub"/"c.json").write_text("{}")
+        d = Path(t) / "toyx"
+        d.mkdir()
+        (d / "w.bin").write_bytes(b"12345")
+        (d / "sub").mkdir()
+        (d / "sub" / "c.json").write_text("{}")
         man = write_manifest(d, device="cpu", seconds=1.5)
         test_eq(sorted(man["files"]), ["sub/c.json", "w.bin"]); test_eq(man["device"], "cpu")
         test_eq(shipped_weights("toyx"), d)
@@ -50,12 +56,15 @@ def test_shrink_for_test_only_in_test():
 
 def test_shrink_for_dry_run_keeps_user_values():
     ns = dict(epochs=30, pretrained="openai", seeds=[0, 1])
-    with modified_env("DG_LITERATE_DRY_RUN"): test_eq(shrink_for_dry_run(ns, epochs=1), False); test_eq(ns["epochs"], 30)
+    with modified_env("DG_LITERATE_DRY_RUN"):
+        test_eq(shrink_for_dry_run(ns, epochs=1), False)
+        test_eq(ns["epochs"], 30)
     with modified_env(DG_LITERATE_DRY_RUN="1", DG_LITERATE_USER_PARAMS='["pretrained"]'):
         test_eq(shrink_for_dry_run(ns, epochs=1, pretrained="", seeds=[0]), True)
         test_eq(ns, dict(epochs=1, pretrained="openai", seeds=[0]))          # the user's checkpoint is kept
         test_fail(lambda: shrink_for_dry_run(ns, lr=0.1), contains="not parameters")
-    test_eq(resolve_device("cpu"), "cpu"); test_fail(lambda: resolve_device("tpu:0"), contains="not a torch device")
+    test_eq(resolve_device("cpu"), "cpu")
+    test_fail(lambda: resolve_device("tpu:0"), contains="not a torch device")
     if not torch.cuda.is_available(): test_fail(lambda: resolve_device("cuda"), contains="no usable CUDA device")
 
 
@@ -75,22 +84,29 @@ def test_save_fig_not_published_in_test():
         p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)
         assert p.exists() and p.parent == Path(t)/"figures"
         assert not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
-    with tempfile.TemporaryDirectory() as t, modified_env("IN_TEST", "DG_LITERATE_DRY_RUN", DG_LITERATE_RUN_DIR=t, DG_LITERATE_PUBLISH="0"):
+    with tempfile.TemporaryDirectory() as t, modified_env(
+        "IN_TEST", "DG_LITERATE_DRY_RUN", DG_LITERATE_RUN_DIR=t, DG_LITERATE_PUBLISH="0"
+    ):
         fig, ax = plt.subplots(figsize=(1, 1)); ax.plot([0, 1])
-        p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)     # a non-default runner run: not published
+        # a non-default runner run: not published
+        p = save_fig(fig, "zz_core_test_fig", publish=True); plt.close(fig)
         assert p.exists() and not (repo_root()/"figures"/"zz_core_test_fig.png").exists()
 
 
 def test_save_table_writes_csv_and_markdown():
     import pandas as pd
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_RUN_DIR=t):
-        df = pd.DataFrame({"acc": [61.234, float("nan")], "n": [3, 4]}, index=pd.Index(["ERM", "EFDMix"], name="method"))
+        df = pd.DataFrame(
+            {"acc": [61.234, float("nan")], "n": [3, 4]}, index=pd.Index(["ERM", "EFDMix"], name="method")
+        )
         test_eq(save_table(df, "demo", "accuracy (%)") is df, True)
         test_eq((Path(t)/"tables"/"demo.md").read_text(),
                 "accuracy (%)\n\n| method | acc | n |\n|---|---|---|\n| ERM | 61.23 | 3 |\n| EFDMix |  | 4 |\n")
         test_eq(pd.read_csv(Path(t)/"tables"/"demo.csv", index_col=0).loc["ERM", "n"], 3)
         test_eq(markdown_table(pd.DataFrame({"a": ["x"]})), "| a |\n|---|\n| x |\n")
-        test_eq(markdown_table(pd.DataFrame({"a": [1.0]}, index=["erm"])), "|  | a |\n|---|---|\n| erm | 1.00 |\n")   # unnamed index
+        test_eq(
+            markdown_table(pd.DataFrame({"a": [1.0]}, index=["erm"])), "|  | a |\n|---|---|\n| erm | 1.00 |\n"
+        )  # unnamed index
 
 
 def test_hf_offline_respects_user_choice():
@@ -110,4 +126,5 @@ def test_export_tests_roundtrip():
         (f,) = export_tests(nbs, Path(t)/"tests")
         ns = {}; exec(compile(f.read_text(), str(f), "exec"), ns)
         ns["test_adds"]()
-        test_fail(ns["test_bad_uses_notebook_state"], contains="'y' is not defined")   # tests cannot lean on notebook state
+        # tests cannot lean on notebook state
+        test_fail(ns["test_bad_uses_notebook_state"], contains="'y' is not defined")

@@ -16,7 +16,8 @@ def make_tiny_domainbed(root, name="Tiny", domains=("photo", "sketch"), classes=
     for d in domains:
         for c in classes:
             p = Path(root)/name/d/c; p.mkdir(parents=True, exist_ok=True)
-            for i in range(n): Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(p/f"{i}.png")
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(p / f"{i}.png")
     return Path(root)/name
 
 
@@ -35,12 +36,23 @@ def test_download_and_verify_local_server():
         try:
             test_fail(lambda: download_and_verify(url, t/"bad", md5="0"*32), contains="checksum mismatch")
             assert not any((t/"bad").iterdir())                              # nothing left behind
-            spec = DatasetSpec("Tiny", "Tiny", ("photo", "sketch"), ("cat", "dog"), 2,
-                               (Source(url, "tiny.zip", md5=good, extracted="tiny_extracted"),), counts={"photo": 6, "sketch": 6})
+            spec = DatasetSpec(
+                "Tiny",
+                "Tiny",
+                ("photo", "sketch"),
+                ("cat", "dog"),
+                2,
+                (Source(url, "tiny.zip", md5=good, extracted="tiny_extracted"),),
+                counts={"photo": 6, "sketch": 6},
+            )
             out = prepare_dataset(spec, t/"data")
             test_eq(out, t/"data"/"Tiny"); test_eq(len(list(out.rglob("*.png"))), 12)
-            test_fail(lambda: check_counts(DatasetSpec("Tiny", "Tiny", ("photo",), None, 2, counts={"photo": 7}), out), contains="expected 7")
-        finally: srv.shutdown()
+            test_fail(
+                lambda: check_counts(DatasetSpec("Tiny", "Tiny", ("photo",), None, 2, counts={"photo": 7}), out),
+                contains="expected 7",
+            )
+        finally:
+            srv.shutdown()
 
 
 def test_folder_dataset_and_errors():
@@ -63,33 +75,49 @@ def test_folder_dataset_and_errors():
 
 def test_imagenet_variants_layout():
     cn = _classnames()
-    test_eq(len(class_names("OfficeHome")), 65); test_eq(len(class_names("DomainNet")), 345); test_eq(class_names("VLCS")[0], "bird")
-    test_eq(len(cn["ImageNet"]), 1000); test_eq(len(imagenet_class_indices("ImageNet-A")), 200); test_eq(len(imagenet_class_indices("ImageNet-R")), 200)
+    test_eq(len(class_names("OfficeHome")), 65)
+    test_eq(len(class_names("DomainNet")), 345)
+    test_eq(class_names("VLCS")[0], "bird")
+    test_eq(len(cn["ImageNet"]), 1000)
+    test_eq(len(imagenet_class_indices("ImageNet-A")), 200)
+    test_eq(len(imagenet_class_indices("ImageNet-R")), 200)
     test_eq(cn["ImageNet"][0], {"wnid": "n01440764", "name": "tench"})
     with tempfile.TemporaryDirectory() as t:
         wn = [c["wnid"] for c in cn["ImageNet"]]
-        for d, cls in (("imagenet-a", imagenet_class_indices("ImageNet-A")), ("imagenetv2-matched-frequency-format-val", range(1000))):
+        for d, cls in (
+            ("imagenet-a", imagenet_class_indices("ImageNet-A")),
+            ("imagenetv2-matched-frequency-format-val", range(1000)),
+        ):
             for i in cls: (Path(t)/d/(str(i) if d.startswith("imagenetv2") else wn[i])).mkdir(parents=True)
-        Image.new("RGB", (8, 8)).save(Path(t)/"imagenet-a"/wn[6]/"x.jpg"); Image.new("RGB", (8, 8)).save(Path(t)/"imagenetv2-matched-frequency-format-val"/"999"/"y.jpg")
+        Image.new("RGB", (8, 8)).save(Path(t) / "imagenet-a" / wn[6] / "x.jpg")
+        Image.new("RGB", (8, 8)).save(Path(t) / "imagenetv2-matched-frequency-format-val" / "999" / "y.jpg")
         ds = get_dataset("ImageNetOOD", root=t, domains=["ImageNet-V2", "ImageNet-A"])
         test_eq(ds.labels("ImageNet-A").tolist(), [6]); test_eq(ds.labels("ImageNet-V2").tolist(), [999])
-        test_eq(len(ds.classes), 1000); test_eq(len(ds.classes_of("ImageNet-A")), 200); test_eq(len(ds.classes_of("ImageNet-V2")), 1000)
-        test_fail(lambda: get_dataset("ImageNetOOD", root=t, domains=["ImageNet-R"]), contains="imagenet-r does not exist")
+        test_eq(len(ds.classes), 1000)
+        test_eq(len(ds.classes_of("ImageNet-A")), 200)
+        test_eq(len(ds.classes_of("ImageNet-V2")), 1000)
+        test_fail(
+            lambda: get_dataset("ImageNetOOD", root=t, domains=["ImageNet-R"]),
+            contains="imagenet-r does not exist",
+        )
 
 
 def test_dry_run_datasets():
     from fastcore.xtras import modified_env
     with modified_env(DG_LITERATE_DRY_RUN="1"), tempfile.TemporaryDirectory() as t:
-        dn = get_dataset("DomainNet", root=t)                                   # absent: a stand-in with real names
+        dn = get_dataset("DomainNet", root=t)  # absent: a stand-in with real names
         test_eq(dn.domains, list(SPECS["DomainNet"].domains)); test_eq(len(dn.classes), DRY_RUN_CLASSES)
-        assert set(dn.classes) <= set(class_names("DomainNet")); test_eq(len(dn.items["real"]), DRY_RUN_CLASSES * DRY_RUN_PER_CLASS)
+        assert set(dn.classes) <= set(class_names("DomainNet"))
+        test_eq(len(dn.items["real"]), DRY_RUN_CLASSES * DRY_RUN_PER_CLASS)
         test_eq(dn.subset("sketch")[0][0].size, (256, 256)); test_eq(dn.image("real", 3), dn.image("real", 3))
         inet = get_dataset("ImageNetOOD", root=t, domains=["ImageNet", "ImageNet-A"])
-        test_eq(len(inet.classes), DRY_RUN_CLASSES); assert set(inet.classes_of("ImageNet-A")) <= set(range(DRY_RUN_CLASSES))
-        root = make_tiny_domainbed(t, classes=("cat", "dog"), n=3)              # present: the real images, cut down
+        test_eq(len(inet.classes), DRY_RUN_CLASSES)
+        assert set(inet.classes_of("ImageNet-A")) <= set(range(DRY_RUN_CLASSES))
+        root = make_tiny_domainbed(t, classes=("cat", "dog"), n=3)  # present: the real images, cut down
         tiny = get_dataset(str(root)); test_eq(len(tiny.items["photo"]), 2 * DRY_RUN_PER_CLASS)
-        test_eq(len(get_dataset(str(root), cut=False).items["photo"]), 6)         # a test can ask for the whole dataset
-        test_eq(tiny.items["photo"][0][0], root/"photo"/"cat"/"0.png"); test_eq(tiny.image("photo", 0).size, (8, 8))
+        test_eq(len(get_dataset(str(root), cut=False).items["photo"]), 6)  # a test can ask for the whole dataset
+        test_eq(tiny.items["photo"][0][0], root / "photo" / "cat" / "0.png")
+        test_eq(tiny.image("photo", 0).size, (8, 8))
         test_eq(get_dataset("toyworld", n_per_domain=7).name, "toyworld")       # generated datasets are not cut
         test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")
 
@@ -106,8 +134,9 @@ def test_loo_split_properties():
         assert [x.indices for x in loo_split(ds, "c", seed=2).val.datasets] != [x.indices for x in s.val.datasets]
         test_eq({d for *_, d in s.test}, {2})
         test_fail(lambda: loo_split(ds, "z"), contains="no domain")
-        test_eq(s.protocol, "seeded"); test_fail(lambda: loo_split(ds, "c", protocol="official"), contains="no official split")
-        (ds.folder/"splits").mkdir()                                            # PACS's official split files, Dassl's format
+        test_eq(s.protocol, "seeded")
+        test_fail(lambda: loo_split(ds, "c", protocol="official"), contains="no official split")
+        (ds.folder/"splits").mkdir()  # PACS's official split files, Dassl's format
         for d in ("a", "b"):
             names = [p.relative_to(ds.folder).as_posix() + f" {y + 1}" for p, y in ds.items[d]]
             (ds.folder/"splits"/f"{d}_train_kfold.txt").write_text("\n".join(names[:7]) + "\n")
@@ -115,9 +144,11 @@ def test_loo_split_properties():
         ds2 = get_dataset(str(ds.folder)); test_eq(ds2.domains, ["a", "b", "c"])   # splits/ is not a domain
         o = loo_split(ds2, "c", seed=1)
         test_eq(o.protocol, "official"); test_eq([x.indices for x in o.val.datasets], [[7, 8, 9]] * 2)
-        test_eq([x.indices for x in loo_split(ds2, "c", seed=2).train.datasets], [list(range(7))] * 2)   # the seed does not move it
+        # the seed does not move it
+        test_eq([x.indices for x in loo_split(ds2, "c", seed=2).train.datasets], [list(range(7))] * 2)
         test_eq(loo_split(ds2, "c", protocol="seeded").protocol, "seeded")
-        wrong = ds2.items["a"][0][0].relative_to(ds.folder).as_posix() + " 2\n"  # a class-1 image listed as class 2
+        # a class-1 image listed as class 2
+        wrong = ds2.items["a"][0][0].relative_to(ds.folder).as_posix() + " 2\n"
         (ds.folder/"splits"/"a_crossval_kfold.txt").write_text(wrong)
         test_fail(lambda: loo_split(get_dataset(str(ds.folder)), "c"), contains="has label 2")
 

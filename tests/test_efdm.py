@@ -88,8 +88,8 @@ def test_efdm_ties_equal_inputs_and_sizes():
     g = torch.Generator().manual_seed(3)
     x = torch.relu(torch.randn(2, 3, 6, 6, generator=g)); y = torch.randn(2, 3, 6, 6, generator=g)
     o = efdm(x, y)
-    test_eq(o.flatten(2).sort(-1).values, y.flatten(2).sort(-1).values)           # ties in x: still y's exact values
-    test_eq(efdm(y, y), y)                                                       # matching a map to itself is the identity
+    test_eq(o.flatten(2).sort(-1).values, y.flatten(2).sort(-1).values)  # ties in x: still y's exact values
+    test_eq(efdm(y, y), y)  # matching a map to itself is the identity
     test_eq(efdm(x, x), x)                                                       # even with ties
     y2 = torch.randn(2, 3, 9, 7, generator=g)                                    # m = 63 != n = 36
     q = torch.quantile(y2.flatten(2), torch.linspace(0, 1, 36), dim=-1).permute(1, 2, 0)
@@ -104,11 +104,13 @@ def test_efdmix_and_mixstyle_match_literal():
     test_close(efdmix(x, lam, perm), efdmix_literal(x, lam, perm), eps=1e-5)
     test_close(mixstyle(x, lam, perm), mixstyle_literal(x, lam, perm), eps=1e-5)
     test_close(efdmix(x, torch.ones(4, 1, 1, 1), perm), x, eps=1e-6)            # lam = 1: x itself
-    test_close(efdmix(x, torch.zeros(4, 1, 1, 1), perm), efdm(x, x[perm]), eps=1e-6)   # lam = 0: EFDM to the partner
-    test_close(mixstyle(x, torch.zeros(4, 1, 1, 1), perm), adain(x, x[perm], eps=1e-6), eps=1e-4)  # MixStyle at 0 is AdaIN
+    # lam = 0: EFDM to the partner
+    test_close(efdmix(x, torch.zeros(4, 1, 1, 1), perm), efdm(x, x[perm]), eps=1e-6)
+    # MixStyle at 0 is AdaIN
+    test_close(mixstyle(x, torch.zeros(4, 1, 1, 1), perm), adain(x, x[perm], eps=1e-6), eps=1e-4)
     xr = x.clone().requires_grad_(True); w = torch.randn_like(x)
-    (efdmix(xr, lam, torch.arange(4)) * w).sum().backward()                    # partner = itself: value x; gradient w through x ...
-    test_close(xr.grad, (2 - lam) * w, eps=1e-5)                                # ... plus (1-lam) w through the partner's sorted values
+    (efdmix(xr, lam, torch.arange(4)) * w).sum().backward()  # partner = itself: value x; gradient w through x ...
+    test_close(xr.grad, (2 - lam) * w, eps=1e-5)  # ... plus (1-lam) w through the partner's sorted values
 
 
 def test_style_layers_train_only():
@@ -127,13 +129,14 @@ def test_style_layers_train_only():
     test_eq([type(getattr(m, s)[1]).__name__ for s in ("layer1", "layer2", "layer3")], ["EFDMix"] * 3)
     test_eq(m(torch.randn(2, 3, 64, 64)).shape, (2, 7))
     perm, lam = torch.tensor([1, 0, 3, 2, 5, 4, 7, 6]), torch.full((8, 1, 1, 1), 0.3)
-    test_close(hmmix(x, lam, perm), 0.3 * x + 0.7 * histogram_matching(x, x[perm]), eps=1e-5)   # the HM ablation's value
+    # the HM ablation's value
+    test_close(hmmix(x, lam, perm), 0.3 * x + 0.7 * histogram_matching(x, x[perm]), eps=1e-5)
     xc = torch.randn(8, 4, 6, 6).round()                                        # ties: HM and EHM differ
     assert not torch.allclose(hmmix(xc, lam * 0, perm), efdmix(xc, lam * 0, perm))
     torch.manual_seed(3); sw = EFDMix(p=1.0, swap=True).train()(x)
     torch.manual_seed(3); _ = torch.rand(()); _ = torch.distributions.Beta(0.1, 0.1).sample((8, 1, 1, 1))
     perm3 = torch.randperm(8)                                                   # the layer's draws, replayed
-    test_close(sw, efdm(x, x[perm3]), eps=1e-5)                                 # swap: EFDM to the partner (lambda 0)
+    test_close(sw, efdm(x, x[perm3]), eps=1e-5)  # swap: EFDM to the partner (lambda 0)
 
 
 def test_style_hook_equals_style_layers():
@@ -142,15 +145,16 @@ def test_style_hook_equals_style_layers():
     x = torch.randn(8, 3, 32, 32)
     for method, Layer in (("efdmix", EFDMix), ("mixstyle", MixStyle), ("hmmix", HMMix)):
         for mix in ("random", "crossdomain"):
-            a = add_style_layers(copy.deepcopy(base), lambda: Layer(p=1.0, alpha=0.1, mix=mix))   # the layers inserted
+            # the layers inserted
+            a = add_style_layers(copy.deepcopy(base), lambda: Layer(p=1.0, alpha=0.1, mix=mix))
             b = StyleMixHook(method, p=1.0, alpha=0.1, mix=mix).install(copy.deepcopy(base))     # the hook
             a.train(); b.train()
             torch.manual_seed(1); oa = a(x); torch.manual_seed(1); ob = b(x)
-            test_close(oa, ob, eps=1e-6)                                            # the same mixing, draw for draw
+            test_close(oa, ob, eps=1e-6)  # the same mixing, draw for draw
             a.eval(); b.eval(); test_close(a(x), b(x), eps=1e-6)
             fresh = StyleMixHook(method, p=1.0, mix=mix).install(copy.deepcopy(base)).eval()
             test_close(fresh(x), copy.deepcopy(base).eval()(x), eps=1e-6)          # identity at test time
-        test_eq(set(b.state_dict()), set(base.state_dict()))                       # still a plain torchvision ResNet
+        test_eq(set(b.state_dict()), set(base.state_dict()))  # still a plain torchvision ResNet
 
 
 def test_train_dg_seeded():
@@ -158,7 +162,11 @@ def test_train_dg_seeded():
     tw = ToyWorld(56, seed=5)
     cfg = DGConfig(method="efdmix", epochs=2, batch_size=16, image_size=32, seed=0)
     r = train_dg(tw, ["photo", "cartoon", "art_painting"], ["sketch"], cfg, progress=False)
-    assert set(r) == {"val", "epoch", "seconds", "last", "sketch"} and 0 <= r["sketch"] <= 100 and 1 <= r["epoch"] <= 2
+    assert (
+        set(r) == {"val", "epoch", "seconds", "last", "sketch"}
+        and 0 <= r["sketch"] <= 100
+        and 1 <= r["epoch"] <= 2
+    )
     r2 = train_dg(tw, ["photo", "cartoon", "art_painting"], ["sketch"], cfg, progress=False)
     test_eq(r["sketch"], r2["sketch"]); test_eq(r["last"], r2["last"])         # seeded: the same run twice
     test_fail(lambda: style_resnet(DGConfig(weights="/nonexistent.pth"), 7), contains="not found")
@@ -174,8 +182,12 @@ def test_dg_grid_resumes():
         g1 = run_dg_grid(tw, job, DGConfig(epochs=1, batch_size=16, image_size=32), d, progress=False)
         t = (Path(d)/"lodo-erm-photo+cartoon-seed0.json").stat().st_mtime_ns
         g2 = run_dg_grid(tw, job, DGConfig(epochs=1, batch_size=16, image_size=32), d, progress=False)
-        test_eq(g1, g2); test_eq((Path(d)/"lodo-erm-photo+cartoon-seed0.json").stat().st_mtime_ns, t)   # read back, not re-run
-        test_fail(lambda: run_dg_grid(tw, job, DGConfig(epochs=2, batch_size=16, image_size=32), d, progress=False), contains="another config")
+        # read back, not re-run
+        test_eq(g1, g2); test_eq((Path(d)/"lodo-erm-photo+cartoon-seed0.json").stat().st_mtime_ns, t)
+        test_fail(
+            lambda: run_dg_grid(tw, job, DGConfig(epochs=2, batch_size=16, image_size=32), d, progress=False),
+            contains="another config",
+        )
 
 
 def test_style_transfer_pieces():
@@ -185,30 +197,38 @@ def test_style_transfer_pieces():
     test_eq([f.shape[1:] for f in fs], [(64, 32, 32), (128, 16, 16), (256, 8, 8)])
     test_eq(dec(fs[-1]).shape, x.shape)
     a, b = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
-    test_close(style_loss("efdm", efdm(a, b), b), 0, eps=1e-10)                  # EFD loss is zero at the EFDM output
-    test_close(style_loss("adain", adain(a, b), b), 0, eps=1e-6)                 # moment loss is zero at the AdaIN output
-    assert style_loss("efdm", adain(a, b), b) > 0                               # ... but AdaIN does not zero the EFD loss
+    test_close(style_loss("efdm", efdm(a, b), b), 0, eps=1e-10)  # EFD loss is zero at the EFDM output
+    test_close(style_loss("adain", adain(a, b), b), 0, eps=1e-6)  # moment loss is zero at the AdaIN output
+    assert style_loss("efdm", adain(a, b), b) > 0  # ... but AdaIN does not zero the EFD loss
     test_fail(lambda: vgg_encoder("/nonexistent.pth"), contains="not found")
-    enc = resnet_encoder(""); dec = style_decoder(3, enc.channels, enc.first_down)            # a random ResNet: shapes only
+    enc = resnet_encoder(""); dec = style_decoder(3, enc.channels, enc.first_down)  # a random ResNet: shapes only
     fs = encode_all(enc, x)
-    test_eq([f.shape[1:] for f in fs], [(64, 16, 16), (64, 8, 8), (128, 4, 4)]); test_eq(enc.channels, [64, 64, 128])
+    test_eq([f.shape[1:] for f in fs], [(64, 16, 16), (64, 8, 8), (128, 4, 4)])
+    test_eq(enc.channels, [64, 64, 128])
     test_eq(dec(fs[-1]).shape, x.shape); assert all(not p.requires_grad for p in enc.parameters())
-    test_eq(resnet_encoder("", "resnet50").channels, [64, 256, 512])                          # widths read off the stages
-    enc4, dec4 = vgg_encoder(depth=4), vgg_decoder()                                          # the paper's pair (random weights)
-    test_eq(sum(isinstance(m, nn.Conv2d) for m in dec4.modules()), 9)                          # the official 9 convolutions
-    assert all(m.padding == (0, 0) for m in enc4.modules() if isinstance(m, nn.Conv2d))       # reflection padding, not zeros
-    test_eq(sum(isinstance(m, nn.ReflectionPad2d) for m in enc4.modules()), 9)                 # relu1_1 .. relu4_1: 9 convs
-    f4 = encode_all(enc4, torch.randn(1, 3, 64, 64))[-1]; test_eq(f4.shape[1:], (512, 8, 8)); test_eq(dec4(f4).shape, (1, 3, 64, 64))
-    c8, s8 = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    test_eq(resnet_encoder("", "resnet50").channels, [64, 256, 512])  # widths read off the stages
+    enc4, dec4 = vgg_encoder(depth=4), vgg_decoder()  # the paper's pair (random weights)
+    test_eq(sum(isinstance(m, nn.Conv2d) for m in dec4.modules()), 9)  # the official 9 convolutions
+    # reflection padding, not zeros
+    assert all(m.padding == (0, 0) for m in enc4.modules() if isinstance(m, nn.Conv2d))
+    test_eq(sum(isinstance(m, nn.ReflectionPad2d) for m in enc4.modules()), 9)  # relu1_1 .. relu4_1: 9 convs
+    f4 = encode_all(enc4, torch.randn(1, 3, 64, 64))[-1]
+    test_eq(f4.shape[1:], (512, 8, 8))
+    test_eq(dec4(f4).shape, (1, 3, 64, 64))
+    c8, s8 = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), torch.randint(
+        0, 256, (2, 3, 32, 32), dtype=torch.uint8
+    )
     enc, dec = vgg_encoder(depth=3), style_decoder(3)
     with torch.no_grad(): plain = _imdenorm(dec(encode_all(enc, _imnorm(c8))[-1]))
-    test_eq(transfer(enc, dec, c8, s8, "efdm", alpha=0.0), plain)                              # alpha 0: the content's own features
+    test_eq(transfer(enc, dec, c8, s8, "efdm", alpha=0.0), plain)  # alpha 0: the content's own features
     assert not torch.equal(transfer(enc, dec, c8, s8, "efdm", alpha=1.0), plain)
 
 
 def test_efdmix_gather_equals_efdmix():
     g = torch.Generator().manual_seed(5)
-    x = torch.randn(4, 3, 7, 7, generator=g); lam = torch.rand(4, 1, 1, 1, generator=g); perm = torch.tensor([3, 2, 1, 0])
+    x = torch.randn(4, 3, 7, 7, generator=g)
+    lam = torch.rand(4, 1, 1, 1, generator=g)
+    perm = torch.tensor([3, 2, 1, 0])
     test_close(efdmix_gather(x, lam, perm), efdmix(x, lam, perm), eps=1e-6)
     xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True); w = torch.randn_like(x)
     (efdmix_gather(xa, lam, perm) * w).sum().backward(); (efdmix(xb, lam, perm) * w).sum().backward()

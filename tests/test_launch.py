@@ -13,17 +13,24 @@ def test_local_launcher_resumes():
         rs = run_jobs(jobs, 2.0, t, progress=False)
         test_eq([r["cfg"]["seed"] for r in rs], [0, 1, 2, 3])
         stamp = {f.name: f.stat().st_mtime_ns for f in Path(t).glob("*.json")}
-        (Path(t)/"s3.json").unlink()                                                 # an interrupted grid: one job left
+        (Path(t)/"s3.json").unlink()  # an interrupted grid: one job left
         rs2 = run_jobs(jobs, 2.0, t, progress=False)
         test_eq(rs2, rs)
-        test_eq({f.name: f.stat().st_mtime_ns for f in Path(t).glob("s[012].json")}, {k: v for k, v in stamp.items() if k != "s3.json"})
+        test_eq(
+            {f.name: f.stat().st_mtime_ns for f in Path(t).glob("s[012].json")},
+            {k: v for k, v in stamp.items() if k != "s3.json"},
+        )
         test_fail(lambda: run_jobs(jobs + jobs[:1], 2.0, t), contains="share a key")
         test_fail(lambda: run_jobs(jobs, 2.0, t, launcher="slurm"), contains="unknown launcher")
         def other(r):
             if r["cfg"]["n"] != 5: raise ValueError("trained with another config")
-        test_fail(lambda: run_jobs([Job("s0", toy_job, dict(seed=0, n=5), check=other)], 2.0, t), contains="another config")
+        test_fail(
+            lambda: run_jobs([Job("s0", toy_job, dict(seed=0, n=5), check=other)], 2.0, t),
+            contains="another config",
+        )
         test_eq(job_key("PromptSync* seed 0", dict(a=1, b=2)), job_key("PromptSync* seed 0", dict(b=2, a=1)))
-        test_ne(job_key("x", dict(a=1)), job_key("x", dict(a=2))); assert job_key("a b*/c", {}).startswith("a_b_c-")
+        test_ne(job_key("x", dict(a=1)), job_key("x", dict(a=2)))
+        assert job_key("a b*/c", {}).startswith("a_b_c-")
 
 
 def test_tensors_beside_results():
@@ -53,10 +60,12 @@ def test_ray_launcher_matches_local():
                 test_eq(files(b), files(a))                                              # the same result files
                 marker = Path(b)/"failed.marker"
                 r = run_jobs([Job("f", toy_job, dict(seed=9, n=10, fail_once=str(marker)))], 2.0, b, launcher="ray", progress=False)
-                test_eq((marker.exists(), r[0]["x"]), (True, toy_job(dict(seed=9, n=10), 2.0, None)["x"]))   # failed once, retried
+                # failed once, retried
+                test_eq((marker.exists(), r[0]["x"]), (True, toy_job(dict(seed=9, n=10), 2.0, None)["x"]))
                 for k in (3, 4, 5): (Path(b)/f"s{k}.json").unlink()                   # interrupted halfway
                 stamp = {f.name: f.stat().st_mtime_ns for f in Path(b).glob("s*.json")}
                 run_jobs(jobs, 2.0, b, launcher="ray", progress=False)
-                test_eq({f.name: f.stat().st_mtime_ns for f in Path(b).glob("s[012].json")}, stamp)   # finished jobs not re-run
+                # finished jobs not re-run
+                test_eq({f.name: f.stat().st_mtime_ns for f in Path(b).glob("s[012].json")}, stamp)
                 test_eq(files(b), files(a))
         finally: ray.shutdown()

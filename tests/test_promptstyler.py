@@ -26,7 +26,11 @@ def arcface_literal(f, W, y, scale=5.0, margin=0.5):
             cos = torch.dot(f[b], W[j]) / (f[b].norm() * W[j].norm())
             if y is not None and j == y[b]:
                 theta = torch.acos(cos.clamp(-1, 1))
-                cos = torch.cos(theta + margin) if theta + margin <= math.pi else cos - margin * math.sin(margin)
+                cos = (
+                    torch.cos(theta + margin)
+                    if theta + margin <= math.pi
+                    else cos - margin * math.sin(margin)
+                )
             out[b, j] = scale * cos
     return out
 
@@ -41,7 +45,8 @@ def test_style_orthogonality_loss():
     test_close(style_diversity_loss(-e[0], e[:1]), 1.0, eps=1e-6)                    # opposite direction: also 1
     test_close(style_diversity_loss(f_i, f_prev), style_diversity_loss(-f_i, -f_prev), eps=1e-6)
     first = style_diversity_loss(f_i.requires_grad_(), torch.empty(0, 16))
-    test_eq(first.item(), 0.0); first.backward(); test_eq(f_i.grad, torch.zeros(16))    # i = 1: defined, zero gradient
+    # i = 1: defined, zero gradient
+    test_eq(first.item(), 0.0); first.backward(); test_eq(f_i.grad, torch.zeros(16))
     x = torch.tensor([1.0, 0.2, 0.0, 0.0], requires_grad=True)
     style_diversity_loss(x, e[:1]).backward()
     with torch.no_grad(): assert style_diversity_loss(x - 0.1 * x.grad, e[:1]) < style_diversity_loss(x, e[:1])
@@ -54,8 +59,13 @@ def test_content_consistency_is_cross_entropy():
         test_close(content_consistency_loss(v, c, tau), content_consistency_literal(v, c, tau), eps=1e-5)
         z = F.cosine_similarity(v[:, None], c[None], dim=-1) / tau
         test_close(content_consistency_loss(v, c, tau), F.cross_entropy(z, torch.arange(7)), eps=1e-5)
-    test_close(content_consistency_loss(c, c), -torch.log_softmax(F.normalize(c, dim=-1) @ F.normalize(c, dim=-1).T, 1).diag().mean(), eps=1e-5)
-    assert content_consistency_loss(c + 0.01 * v, c) < content_consistency_loss(v, c)   # near its own content: lower
+    test_close(
+        content_consistency_loss(c, c),
+        -torch.log_softmax(F.normalize(c, dim=-1) @ F.normalize(c, dim=-1).T, 1).diag().mean(),
+        eps=1e-5,
+    )
+    # near its own content: lower
+    assert content_consistency_loss(c + 0.01 * v, c) < content_consistency_loss(v, c)
 
 
 def test_style_learning_paths_agree_and_resume():
@@ -79,15 +89,34 @@ def test_style_learning_paths_agree_and_resume():
     f, y = style_content_features(c.model, c.tokenizer, names, out["styles"], cfg)
     test_eq(f.shape, (21, f_c.shape[1])); test_eq(y[:8].tolist(), [0, 1, 2, 3, 4, 5, 6, 0])
     with tempfile.TemporaryDirectory() as t:
-        two = learn_style_vectors(c.model, c.tokenizer, names, dataclasses.replace(cfg, n_styles=2), ckpt=Path(t)/"a.pt", progress=False)
+        two = learn_style_vectors(
+            c.model,
+            c.tokenizer,
+            names,
+            dataclasses.replace(cfg, n_styles=2),
+            ckpt=Path(t) / "a.pt",
+            progress=False,
+        )
         test_close(two["styles"], out["styles"][:2], eps=1e-6)                         # K=2 is the prefix of K=3
         resumed = learn_style_vectors(c.model, c.tokenizer, names, cfg, ckpt=Path(t)/"a.pt", progress=False)
-        test_close(resumed["styles"], out["styles"], eps=1e-6)                         # resumed from 2 styles to 3
-        test_fail(lambda: learn_style_vectors(c.model, c.tokenizer, names, dataclasses.replace(cfg, lr=0.1), ckpt=Path(t)/"a.pt", progress=False),
-                  contains="another config")
+        test_close(resumed["styles"], out["styles"], eps=1e-6)  # resumed from 2 styles to 3
+        test_fail(
+            lambda: learn_style_vectors(
+                c.model,
+                c.tokenizer,
+                names,
+                dataclasses.replace(cfg, lr=0.1),
+                ckpt=Path(t) / "a.pt",
+                progress=False,
+            ),
+            contains="another config",
+        )
         other = load_clip("toyclip-tiny", device="cpu").model
         with torch.no_grad(): other.token_embedding.weight.mul_(1.01)
-        test_fail(lambda: learn_style_vectors(other, c.tokenizer, names, cfg, ckpt=Path(t)/"a.pt", progress=False), contains="text encoder")
+        test_fail(
+            lambda: learn_style_vectors(other, c.tokenizer, names, cfg, ckpt=Path(t) / "a.pt", progress=False),
+            contains="text encoder",
+        )
 
 
 def test_learned_style_keeps_class():
@@ -96,13 +125,24 @@ def test_learned_style_keeps_class():
     from dg_literate.toyworld import CLASSES
     torch.manual_seed(0); names = list(CLASSES)
     from dg_literate.toyclip import TOYCLIP_TINY
-    m = open_clip.CLIP(**TOYCLIP_TINY.model_cfg()); tok = open_clip.get_tokenizer("ViT-B-16")   # untrained: the test trains its text tower
+    # untrained: the test trains its text tower
+    m = open_clip.CLIP(**TOYCLIP_TINY.model_cfg()); tok = open_clip.get_tokenizer("ViT-B-16")
     words = ["red", "small", "large", "photo", "sketch", "striped", "blue", "old"]
-    a = tok([t.format(w=w, n=n) for n in names for w in words for t in ("a {w} {n}", "a {w} of a {n}", "the {n} in {w}")]); b = tok(names)
+    a = tok(
+        [
+            t.format(w=w, n=n)
+            for n in names
+            for w in words
+            for t in ("a {w} {n}", "a {w} of a {n}", "the {n} in {w}")
+        ]
+    )
+    b = tok(names)
     lab = torch.arange(len(names)).repeat_interleave(3 * len(words))
     opt = torch.optim.Adam([p for k, p in m.named_parameters() if not k.startswith("visual")], 3e-3)
     for _ in range(60):
-        loss = F.cross_entropy(encode_text(m, a, normalize=True) @ encode_text(m, b, normalize=True).T / 0.05, lab)
+        loss = F.cross_entropy(
+            encode_text(m, a, normalize=True) @ encode_text(m, b, normalize=True).T / 0.05, lab
+        )
         opt.zero_grad(); loss.backward(); opt.step()
     m.eval(); cfg = PromptStylerConfig(n_styles=1, iters=20, seed=0)
     out = learn_style_vectors(m, tok, names, cfg, progress=False)
@@ -121,15 +161,19 @@ def test_arcface_margin():
     for margin in (0.5, 1.2, 0.0):
         test_close(arcface_logits(f, W, y, 5.0, margin), arcface_literal(f, W, y, 5.0, margin), eps=1e-4)
     cos_logits = 5.0 * F.normalize(f, dim=-1) @ F.normalize(W, dim=-1).T
-    test_close(arcface_logits(f, W, y, 5.0, 0.0), cos_logits, eps=1e-6)                                   # no margin: the scaled cosine
+    test_close(arcface_logits(f, W, y, 5.0, 0.0), cos_logits, eps=1e-6)  # no margin: the scaled cosine
     test_close(F.cross_entropy(arcface_logits(f, W, y, 5.0, 0.0), y), F.cross_entropy(cos_logits, y), eps=1e-6)
-    test_close(arcface_logits(f, W, None), cos_logits, eps=1e-6)                                           # inference: no margin
+    test_close(arcface_logits(f, W, None), cos_logits, eps=1e-6)  # inference: no margin
     mask = F.one_hot(y, 4).bool()
-    assert (arcface_logits(f, W, y)[mask] < cos_logits[mask]).all()                                        # the margin lowers the target logit
-    test_close(arcface_logits(f, W, y)[~mask], cos_logits[~mask], eps=1e-6)                               # and only it
+    assert (arcface_logits(f, W, y)[mask] < cos_logits[mask]).all()  # the margin lowers the target logit
+    test_close(arcface_logits(f, W, y)[~mask], cos_logits[~mask], eps=1e-6)  # and only it
     theta = torch.linspace(0.01, math.pi - 0.01, 200)
-    t = arcface_logits(torch.stack([torch.cos(theta), torch.sin(theta)], 1), torch.tensor([[1.0, 0.0]]), torch.zeros(200, dtype=torch.long))[:, 0]
-    assert (t[1:] < t[:-1]).all()                                                                          # monotone in the angle
+    t = arcface_logits(
+        torch.stack([torch.cos(theta), torch.sin(theta)], 1),
+        torch.tensor([[1.0, 0.0]]),
+        torch.zeros(200, dtype=torch.long),
+    )[:, 0]
+    assert (t[1:] < t[:-1]).all()  # monotone in the angle
 
 
 def test_promptstyler_end_to_end():
@@ -137,7 +181,9 @@ def test_promptstyler_end_to_end():
     from dg_literate.clip import load_clip
     from dg_literate.toyworld import CLASSES, ToyWorld
     c = load_clip("toyclip-tiny", device="cpu")
-    ps = PromptStyler.fit(c.model, c.tokenizer, list(CLASSES), PromptStylerConfig(n_styles=2, iters=3, epochs=2), progress=False)
+    ps = PromptStyler.fit(
+        c.model, c.tokenizer, list(CLASSES), PromptStylerConfig(n_styles=2, iters=3, epochs=2), progress=False
+    )
     x = torch.stack([c.preprocess(ToyWorld(7, seed=1).image("sketch", i)) for i in range(7)])
     test_eq(ps(x).shape, (7, 7)); test_eq(ps.log["features"].shape[0], 14)
     with torch.no_grad(): f = F.normalize(c.model.encode_image(x), dim=-1)
@@ -157,10 +203,16 @@ def test_promptstyler_job_and_rebuild():
     job = dict(classnames=list(CLASSES), seed=0, cfg=asdict(PromptStylerConfig(n_styles=2, iters=3, epochs=2)))
     with tempfile.TemporaryDirectory() as t:
         r, = run_jobs([Job("s0", promptstyler_job, job)], (c, F_img), t, progress=False)
-        back, = run_jobs([Job("s0", promptstyler_job, job)], (c, F_img), t, progress=False)   # read back from its files
-    ps0 = PromptStyler.fit(c.model, c.tokenizer, list(CLASSES), PromptStylerConfig(n_styles=2, iters=3, epochs=2), progress=False)
-    test_close(r["tensors"]["styles"], ps0.styles, eps=1e-6); test_close(back["tensors"]["head"], ps0.head.weight, eps=1e-6)
-    test_close(r["acc"]["sketch"], (ps0.classify_features(f).argmax(1) == torch.arange(7)).float().mean().item() * 100)
+        # read back from its files
+        back, = run_jobs([Job("s0", promptstyler_job, job)], (c, F_img), t, progress=False)
+    ps0 = PromptStyler.fit(
+        c.model, c.tokenizer, list(CLASSES), PromptStylerConfig(n_styles=2, iters=3, epochs=2), progress=False
+    )
+    test_close(r["tensors"]["styles"], ps0.styles, eps=1e-6)
+    test_close(back["tensors"]["head"], ps0.head.weight, eps=1e-6)
+    test_close(
+        r["acc"]["sketch"], (ps0.classify_features(f).argmax(1) == torch.arange(7)).float().mean().item() * 100
+    )
     ps1 = promptstyler_from(c.model, c.tokenizer, back)
     test_close(ps1.classify_features(f), ps0.classify_features(f), eps=1e-5)
     test_close(ps1.log["features"], ps0.log["features"], eps=1e-5); test_eq(ps1.log["labels"], ps0.log["labels"])
@@ -172,7 +224,8 @@ def test_promptstyler_on_real_pacs_folder():
     from dg_literate.data import find_data_root, get_dataset
     if find_data_root("PACS") is None: skip("PACS not found: set DG_LITERATE_DATA to the folder holding PACS/")
     else:
-        pacs = get_dataset("PACS", cut=False); c = load_clip("toyclip-tiny", device="cpu")   # the real folder path, with a tiny model
+        # the real folder path, with a tiny model
+        pacs = get_dataset("PACS", cut=False); c = load_clip("toyclip-tiny", device="cpu")
         ps = PromptStyler.fit(c.model, c.tokenizer, pacs.classes, PromptStylerConfig(n_styles=2, iters=2, epochs=1), progress=False)
         f, y = image_features(c, pacs.subset("sketch", range(0, 3929, 500), transform=c.preprocess), progress=False)
         test_eq(ps.classify_features(f).shape, (8, 7)); test_eq(y, pacs.labels("sketch")[list(range(0, 3929, 500))])

@@ -12,10 +12,13 @@ from dg_literate.toyworld import ToyWorld, TEMPLATES, DOMAINS, ALL_DOMAINS, IMAG
 def test_pretrain_stream_and_resume():
     cfg = dataclasses.replace(TOYCLIP_TINY, steps=6, batch_size=32, warmup=2)
     x0, c0 = pretrain_batch(cfg, 3); x1, c1 = pretrain_batch(cfg, 3)
-    test_eq(x0, x1); test_eq(c0, c1); test_eq(x0.shape, (32, 3, 64, 64)); assert (pretrain_batch(cfg, 4)[0] != x0).any()
+    test_eq(x0, x1)
+    test_eq(c0, c1)
+    test_eq(x0.shape, (32, 3, 64, 64))
+    assert (pretrain_batch(cfg, 4)[0] != x0).any()
     caps = sum((pretrain_batch(cfg, s)[1] for s in range(20)), [])
     photo_share = np.mean([" photo " in f" {c} " for c in caps]) / sum(w for t, w in TEMPLATES if "{type}" in t)
-    assert 0.25 < photo_share < 0.6, photo_share                           # ~50% photos, through the captions that name the type
+    assert 0.25 < photo_share < 0.6, photo_share  # ~50% photos, through the captions that name the type
     with tempfile.TemporaryDirectory() as t:
         full, _ = train_toyclip(cfg, progress=False)
         part, _ = train_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False, stop_at=4, ckpt_every=2)
@@ -35,12 +38,15 @@ def test_toyclip_loader_roundtrip():
         test_close(c.preprocess(img), to_clip_input(w.images("photo")[2:3])[0], eps=1e-5)
         m, _ = train_toyclip(TOYCLIP_TINY, progress=False)               # same seed: the same weights, up to fp16
         with torch.no_grad():
-            a, b = c.model.encode_image(c.preprocess(img)[None]), m.encode_image(to_clip_input(w.images("photo")[2:3]))
+            a, b = c.model.encode_image(c.preprocess(img)[None]), m.encode_image(
+                to_clip_input(w.images("photo")[2:3])
+            )
             test_close(a, b, eps=2e-2 * b.abs().max())
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t):
         test_fail(lambda: load_clip("toyclip", device="cpu"), contains="dg-reproduce build toyclip")
     test_fail(lambda: model_dir("toyclip-huge"), contains="unknown toy CLIP")
-    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t, DG_LITERATE_CACHE=t + "/cache"):   # compact shipping
+    # compact shipping
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t, DG_LITERATE_CACHE=t + "/cache"):
         cfg = dataclasses.replace(TOYCLIP_TINY, name="toyclip-vit", steps=3, batch_size=16)
         m, log = train_toyclip(cfg, progress=False)
         save_toyclip(m, cfg, Path(t)/"toyclip-vit", log)
@@ -49,7 +55,8 @@ def test_toyclip_loader_roundtrip():
         tc.TOYCLIPS["toyclip-vit"] = cfg
         try: c = load_clip("toyclip-vit", device="cpu")
         finally: tc.TOYCLIPS["toyclip-vit"] = TOYCLIP_VIT
-        test_close(c.model.token_embedding.weight, m.token_embedding.weight, eps=1e-3)      # every row back, up to fp16
+        # every row back, up to fp16
+        test_close(c.model.token_embedding.weight, m.token_embedding.weight, eps=1e-3)
         test_close(c.model.encode_text(c.tokenizer(["a photo of a star"])), m.encode_text(c.tokenizer(["a photo of a star"])), eps=2e-2)
 
 
@@ -58,10 +65,20 @@ def test_fresh_interpreter_loads_toyclip():
     load = "from dg_literate.clip import load_clip; print(type(load_clip('toyclip-tiny', device='cpu').model).__name__)"
     imports = "import dg_literate.clip, dg_literate.toyclip, dg_literate.toyworld, dg_literate.toyldm, dg_literate.toynet"
     with tempfile.TemporaryDirectory() as t:
-        r = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, env={**os.environ, "DG_LITERATE_CACHE": t})
+        r = subprocess.run(
+            [sys.executable, "-c", load],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DG_LITERATE_CACHE": t},
+        )
         assert r.returncode == 0 and r.stdout.strip() == "CLIP", r.stderr[-800:]
         fresh = Path(t)/"fresh"
-        r = subprocess.run([sys.executable, "-c", imports], capture_output=True, text=True, env={**os.environ, "DG_LITERATE_CACHE": str(fresh)})
+        r = subprocess.run(
+            [sys.executable, "-c", imports],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DG_LITERATE_CACHE": str(fresh)},
+        )
         assert r.returncode == 0, r.stderr[-800:]
         test_eq([p for p in fresh.rglob("*") if p.is_file()], [])                 # importing writes nothing
 

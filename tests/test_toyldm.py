@@ -10,32 +10,41 @@ import torch
 def test_toyldm_roundtrip_and_img2img():
     import tempfile, shutil
     from pathlib import Path
-    ldm = load_ldm("toyldm-tiny")                                                    # built on first use, loaded with from_pretrained
+    ldm = load_ldm("toyldm-tiny")  # built on first use, loaded with from_pretrained
     x, caps = ldm_batch(TOYLDM_TINY, 0)
     test_eq(x.shape[1:], (3, 64, 64))
     test_eq(ldm.encode(x[:4]).shape, (4, 8, 8, 8))
-    test_eq(ldm.img2img(x[:2, :, ::2, ::2], caps[:2], 0.5, 3).shape, (2, 3, 32, 32))   # any image size: resized to 64 px and back
+    # any image size: resized to 64 px and back
+    test_eq(ldm.img2img(x[:2, :, ::2, ::2], caps[:2], 0.5, 3).shape, (2, 3, 32, 32))
     out = ldm.img2img(x[:4], caps[:4], strength=0.5, steps=4)
     test_eq(out.shape, (4, 3, 64, 64)); test_eq(out.dtype, torch.uint8)
-    test_eq(ldm.img2img(x[:2], caps[:2], 0.5, 4, generator=torch.Generator().manual_seed(1)), ldm.img2img(x[:2], caps[:2], 0.5, 4, generator=torch.Generator().manual_seed(1)))
+    test_eq(
+        ldm.img2img(x[:2], caps[:2], 0.5, 4, generator=torch.Generator().manual_seed(1)),
+        ldm.img2img(x[:2], caps[:2], 0.5, 4, generator=torch.Generator().manual_seed(1)),
+    )
     test_eq(ldm.img2img(None, caps[:2], steps=3).shape, (2, 3, 64, 64))             # text-to-image
-    with tempfile.TemporaryDirectory() as t:                                        # a copied folder loads by path
-        shutil.copytree(ldm_dir("toyldm-tiny"), Path(t)/"m"); test_eq(load_ldm(str(Path(t)/"m")).encode(x[:1]).shape, (1, 8, 8, 8))
-        (Path(t)/"empty").mkdir(); test_fail(lambda: load_ldm(str(Path(t)/"empty")), contains="neither a toyldm folder")
+    with tempfile.TemporaryDirectory() as t:  # a copied folder loads by path
+        shutil.copytree(ldm_dir("toyldm-tiny"), Path(t) / "m")
+        test_eq(load_ldm(str(Path(t) / "m")).encode(x[:1]).shape, (1, 8, 8, 8))
+        (Path(t) / "empty").mkdir()
+        test_fail(lambda: load_ldm(str(Path(t) / "empty")), contains="neither a toyldm folder")
 
 
 def test_img2img_with_a_noise_oracle_returns_its_input():
     ldm = load_ldm("toyldm-tiny"); x = ldm_batch(TOYLDM_TINY, 0)[0][:3]
     test_eq(ldm.scheduler.config.clip_sample, False)
     z0, seen = ldm.encode(x), []
-    noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(7))          # what img2img draws with this generator
-    ldm.eps = lambda z, t, c: noise.repeat(len(z) // len(noise), 1, 1, 1)              # the oracle (batch doubled for guidance)
+    # what img2img draws with this generator
+    noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(7))
+    # the oracle (batch doubled for guidance)
+    ldm.eps = lambda z, t, c: noise.repeat(len(z) // len(noise), 1, 1, 1)
     dec = ldm.decode
     ldm.decode = lambda z, size=None: seen.append(z) or dec(z, size)
     ldm.img2img(x, ["a sketch of a star"] * 3, strength=0.5, steps=10, generator=torch.Generator().manual_seed(7))
     test_close(seen[0], z0, eps=1e-3)
     from diffusers import DDIMScheduler
-    ldm.scheduler = DDIMScheduler.from_config(ldm.scheduler.config, clip_sample=True); seen.clear()   # v1's scheduler: the clamp destroys the latent
+    # v1's scheduler: the clamp destroys the latent
+    ldm.scheduler = DDIMScheduler.from_config(ldm.scheduler.config, clip_sample=True); seen.clear()
     ldm.img2img(x, ["a sketch of a star"] * 3, strength=0.5, steps=10, generator=torch.Generator().manual_seed(7))
     assert (seen[0] - z0).pow(2).mean().sqrt() > 0.05
 
@@ -43,16 +52,23 @@ def test_img2img_with_a_noise_oracle_returns_its_input():
 def test_stable_diffusion_path_on_a_tiny_folder():
     import tempfile
     from pathlib import Path
-    with tempfile.TemporaryDirectory() as t:                                        # the real loading code, on a tiny SD folder the test makes
+    with tempfile.TemporaryDirectory() as t:  # the real loading code, on a tiny SD folder the test makes
         sd = load_ldm(str(tiny_sd_folder(Path(t)/"sd")))
         test_eq(type(sd).__name__, "SDImg2Img"); test_eq(sd.resolution, 32)
         x = torch.randint(0, 256, (2, 3, 48, 48), dtype=torch.uint8)
-        out = sd.img2img(x, ["a circle", "a star"], strength=0.5, steps=4, guidance=3.0, generator=torch.Generator().manual_seed(0))
+        out = sd.img2img(
+            x,
+            ["a circle", "a star"],
+            strength=0.5,
+            steps=4,
+            guidance=3.0,
+            generator=torch.Generator().manual_seed(0),
+        )
         test_eq(out.shape, (2, 3, 48, 48)); test_eq(out.dtype, torch.uint8)
         z = sd.encode(x); test_eq(z.shape, (2, 4, 16, 16)); test_eq(sd.decode(z, 48).shape, (2, 3, 48, 48))
         test_eq(sd.encode_text(["a circle"]).shape, (1, 16, 32))
         test_eq(any(p.requires_grad for p in sd.unet.parameters()), False)
-        test_eq((sd.unet.dtype, sd.pipe.vae.use_slicing), (torch.float32, True))    # float32 on CPU; VAE slicing on
+        test_eq((sd.unet.dtype, sd.pipe.vae.use_slicing), (torch.float32, True))  # float32 on CPU; VAE slicing on
         h = load_ldm(str(Path(t)/"sd"), dtype=torch.float16, slicing=False)        # what CUDA gets by default
         test_eq((h.unet.dtype, h.vae.dtype, h.pipe.vae.use_slicing), (torch.float16, torch.float16, False))
 
@@ -62,7 +78,7 @@ def test_shipped_toyldm_gates_small():
     try: ldm = load_ldm("toyldm")
     except ShippedWeightsError as e: raise AssertionError(f"toyldm must ship with the package: {e}")
     r = ldm_gates(ldm, n=28, steps=10)
-    assert r["domain_t2i"] >= 55, r                                                 # samples follow the prompt's domain
+    assert r["domain_t2i"] >= 55, r  # samples follow the prompt's domain
     # the other gates fail on toyldm v2 (measured in section 5): reported as expected failures until a rebuild passes them
     fails = {k: round(r[k], 2) for k, bar in [("recon_ratio", 0.85), ("class_t2i", 55), ("img2img_class_ratio", 0.65), ("domain_img2img", 35)] if r[k] < bar}
     if fails: known_failure(f"toyldm v2 misses its gates on a small sample: {fails}")

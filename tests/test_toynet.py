@@ -20,21 +20,30 @@ def test_toynet_resume():
         train_toynet(cfg, ckpt=Path(t)/"ck.pt", progress=False, stop_at=2, ckpt_every=2)
         resumed, log = train_toynet(cfg, ckpt=Path(t)/"ck.pt", progress=False)
         test_eq(len(log["loss"]), 4)
-        for a, b in zip(full.state_dict().values(), resumed.state_dict().values()): test_close(a.float(), b.float(), eps=1e-5)
+        for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+            test_close(a.float(), b.float(), eps=1e-5)
 
 
 def test_backbone_loading_paths():
     import torchvision
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t):
         test_fail(lambda: load_backbone_state("toynet"), contains="dg-reproduce build toynet")
-        folder = build_toynet(dataclasses.replace(TOYNET_TINY, name="toynet", steps=2, batch_size=4), progress=False)
+        folder = build_toynet(
+            dataclasses.replace(TOYNET_TINY, name="toynet", steps=2, batch_size=4), progress=False
+        )
         assert (folder/"resnet18.safetensors").is_file() and (folder/"MANIFEST.json").is_file()
         m = backbone("resnet18", "toynet", num_classes=7)
-        sd = load_backbone_state("toynet"); test_eq(m.layer1[0].conv1.weight.detach(), sd["layer1.0.conv1.weight"]); test_eq(m.fc.out_features, 7)
-        real = torchvision.models.resnet18(); torch.save(real.state_dict(), Path(t)/"resnet18-f37072fd.pth")   # a real checkpoint's layout
+        sd = load_backbone_state("toynet")
+        test_eq(m.layer1[0].conv1.weight.detach(), sd["layer1.0.conv1.weight"])
+        test_eq(m.fc.out_features, 7)
+        # a real checkpoint's layout
+        real = torchvision.models.resnet18(); torch.save(real.state_dict(), Path(t)/"resnet18-f37072fd.pth")
         m2 = backbone("resnet18", str(Path(t)/"resnet18-f37072fd.pth"), num_classes=7)
         test_eq(m2.conv1.weight.detach(), real.conv1.weight.detach())
-        test_fail(lambda: backbone("resnet50", str(Path(t)/"resnet18-f37072fd.pth")), contains="not a torchvision resnet50")
+        test_fail(
+            lambda: backbone("resnet50", str(Path(t) / "resnet18-f37072fd.pth")),
+            contains="not a torchvision resnet50",
+        )
         test_fail(lambda: backbone("resnet18", "/no/such/file.pth"), contains="not found")
 
 
@@ -47,5 +56,5 @@ def test_shipped_toynet_beats_scratch_small():
     pre = erm_resnet(w, "cartoon", "toynet", epochs=3, batch_size=32, lr=0.01, progress=False)
     scratch = erm_resnet(w, "cartoon", "", epochs=3, batch_size=32, progress=False)
     test_eq(pre["freeze_bn"], True); test_eq(scratch["freeze_bn"], False)
-    assert pre["val"] >= scratch["val"] + 20, (pre, scratch)                       # far better where it has seen the domains
+    assert pre["val"] >= scratch["val"] + 20, (pre, scratch)  # far better where it has seen the domains
     assert pre["test"] >= 45 and pre["test"] >= scratch["test"] + 10, (pre, scratch) # and on the held-out domain

@@ -12,7 +12,7 @@ from dg_literate.data import loo_split
 def test_deterministic_per_item():
     a = render_items(0, "photo", [5, 9, 2, 11])
     b = render_items(0, "photo", [2])
-    test_eq(a[2], b[0])                                                  # independent of the batch it is rendered in
+    test_eq(a[2], b[0])  # independent of the batch it is rendered in
     test_eq(render_items(0, "sketch", [3]), render_items(0, "sketch", [3]))
     assert (render_items(1, "photo", [2]) != b).any()                     # another seed, another image
     assert (render_items(0, "cartoon", [2]) != b).any()                   # another domain, another draw
@@ -25,8 +25,10 @@ def test_factor_labels_hold():
     img, mask = render(f, "clipart", return_mask=True)
     inside = mask > 0.99
     # the filled pixels have the item's color
-    solid = inside.sum((1, 2)) >= 5                                       # thin small crescents may have no interior pixel
-    rgb = torch.stack([img[i].float().permute(1, 2, 0)[inside[i]].mean(0) / 255 for i in range(len(img)) if solid[i]])
+    solid = inside.sum((1, 2)) >= 5  # thin small crescents may have no interior pixel
+    rgb = torch.stack(
+        [img[i].float().permute(1, 2, 0)[inside[i]].mean(0) / 255 for i in range(len(img)) if solid[i]]
+    )
     assert solid.float().mean() > 0.95
     test_close(rgb, torch.tensor(list(COLORS.values()))[f["color"][solid]], eps=0.03)
     # the mask's centroid is the item's position; its area grows with size
@@ -35,7 +37,8 @@ def test_factor_labels_hold():
     cx = ((f["cx"] * 2 - 1) * margin + 1) / 2 * S - 0.5; cy = (1 - (f["cy"] * 2 - 1) * margin) / 2 * S - 0.5
     area = mask.sum((1, 2))
     mx = (mask * xs).sum((1, 2)) / area; my = (mask * ys).sum((1, 2)) / area
-    ring_or_moon = ((f["cls"] == 6) | ((f["cls"] == 0) & (f["variant"] == 1)) | (f["cls"] == 5))   # centroid off-center by design
+    # centroid off-center by design
+    ring_or_moon = ((f["cls"] == 6) | ((f["cls"] == 0) & (f["variant"] == 1)) | (f["cls"] == 5))
     assert ((mx - cx).abs()[~ring_or_moon] < 3).all() and ((my - cy).abs()[~ring_or_moon] < 3).all()
     means = [area[f["size"] == k].mean() for k in range(3)]; assert means[0] < means[1] < means[2]
     # sketches and sculptures do not show the color: their images do not depend on it
@@ -53,11 +56,13 @@ def test_caption_grammar():
             words = c.split()
             assert not re.search(r"\ba [aeiou]", c) and "  " not in c and "{" not in c, c   # articles, no holes
             if "object" not in words and not re.fullmatch(r"a (simple|detailed) \w+", c):
-                assert words[-1] == CLASSES[k], c                          # the class name ends every content caption
+                assert words[-1] == CLASSES[k], c  # the class name ends every content caption
             for other in set(COLORS) - {list(COLORS)[col]}: assert other not in words, c
             if d in COLORLESS: assert not set(words) & set(COLORS), c
         assert any(c.startswith(("a simple", "a detailed")) and c.endswith(CLASSES[0]) for c in caps)
-    test_eq(fill_template(TEMPLATES[0][0], "art_painting", 0, 1, 2, 1), "a detailed painting of a large orange circle")
+    test_eq(
+        fill_template(TEMPLATES[0][0], "art_painting", 0, 1, 2, 1), "a detailed painting of a large orange circle"
+    )
     test_eq(fill_template(TEMPLATES[3][0], "photo", 5, 1, 0, 0), "an orange heart")
     test_eq(fill_template(TEMPLATES[0][0], "sketch", 6, 1, 1, 0), "a simple sketch of a normal sized moon")
 
@@ -80,8 +85,9 @@ def test_toyworld_is_a_domain_dataset():
 def test_web_stream():
     x0, c0, f0 = web_batch(3, 32); x1, c1, f1 = web_batch(3, 32)
     test_eq(x0, x1); test_eq(c0, c1); test_eq(x0.shape, (32, 3, 64, 64)); assert (web_batch(4, 32)[0] != x0).any()
-    for i in range(32):                                                     # slot i's image, caption and factors belong together
-        assert not any(c in c0[i] for c in CLASSES if c != CLASSES[f0["cls"][i]]), (c0[i], f0["cls"][i])   # some templates name no class
+    for i in range(32):  # slot i's image, caption and factors belong together
+        # some templates name no class
+        assert not any(c in c0[i] for c in CLASSES if c != CLASSES[f0["cls"][i]]), (c0[i], f0["cls"][i])
         d, k = f0["domain"][i], 3 * 32 + i
         test_eq(x0[i], render_items(1000, d, [k])[0])
     doms = sum((web_batch(s, 64)[2]["domain"] for s in range(30)), [])

@@ -16,7 +16,14 @@ class _Data:
         self.xv, self.yv = self.x[:30], self.y[:30]; self.test = {"t": (self.x[30:60], self.y[30:60])}
 def _net(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
 
 
 def test_domain_batches_balance_domains():
@@ -25,12 +32,14 @@ def test_domain_batches_balance_domains():
     bs = domain_batches(dom, 8, 2, g)
     for b in bs:
         test_eq(len(b), 8); d = dom[b]
-        test_eq(len(d.unique()), 2); test_eq(sorted((d == u).sum().item() for u in d.unique()), [4, 4])   # two domains, 4 each
+        # two domains, 4 each
+        test_eq(len(d.unique()), 2); test_eq(sorted((d == u).sum().item() for u in d.unique()), [4, 4])
     allidx = torch.cat(bs); test_eq(len(allidx.unique()), len(allidx))              # no image twice in an epoch
     assert len(bs) >= 10
     test_eq([len(b) for b in domain_batches(dom, 8, 0, g)], [8] * 15)                # plain random batches
     test_fail(lambda: domain_batches(dom, 9, 2, g), contains="multiple of n_domain")
-    test_eq(len(domain_batches(dom[:5], 8, 2, g)), 1); test_eq(sorted(domain_batches(dom[:5], 8, 0, g)[0].tolist()), list(range(5)))
+    test_eq(len(domain_batches(dom[:5], 8, 2, g)), 1)
+    test_eq(sorted(domain_batches(dom[:5], 8, 0, g)[0].tolist()), list(range(5)))
 
 
 def test_augment_and_normalize():
@@ -41,9 +50,9 @@ def test_augment_and_normalize():
     test_eq(augment(x, g, "none"), x.float())
     a = augment(x, torch.Generator().manual_seed(1), "flip")
     kept = (a == x.float()).flatten(1).all(1); flipped = (a == x.float().flip(-1)).flatten(1).all(1)
-    assert (kept | flipped).all() and 2 <= flipped.sum() <= 14                      # each image flipped or not, about half
+    assert (kept | flipped).all() and 2 <= flipped.sum() <= 14  # each image flipped or not, about half
     flat = torch.full((4, 3, 16, 16), 77, dtype=torch.uint8)
-    test_close(augment(flat, g, "translate"), flat.float(), eps=1e-4)               # a translated flat image stays flat
+    test_close(augment(flat, g, "translate"), flat.float(), eps=1e-4)  # a translated flat image stays flat
     test_fail(lambda: augment(x, g, "rotate"), contains="'translate'")
     n = normalize(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))
     test_close(n[0, :, 0, 0], torch.tensor([(1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]), eps=1e-5)
@@ -55,33 +64,36 @@ def test_trainer_resume_selection_and_hooks():
         a = Trainer(_net(), _Data(), cfg, ckpt=Path(t)/"a.pt", progress=False); ra = a.fit()
         b = Trainer(_net(), _Data(), cfg, ckpt=Path(t)/"b.pt", progress=False); rb1 = b.fit(stop_after=1)
         test_eq(rb1["epochs_run"], 1)
-        b2 = Trainer(_net(seed=5), _Data(), cfg, ckpt=Path(t)/"b.pt", progress=False); rb = b2.fit()   # a fresh process resumes
+        # a fresh process resumes
+        b2 = Trainer(_net(seed=5), _Data(), cfg, ckpt=Path(t)/"b.pt", progress=False); rb = b2.fit()
         for k, v in a.model.state_dict().items(): test_eq(v, b2.model.state_dict()[k])
         test_eq(ra["history"], rb["history"]); test_eq(ra["t"], rb["t"]); test_eq(rb["epochs_run"], 3)
-    class Spoil(Hook):                                                                  # ruins the model in the last epoch
+    class Spoil(Hook):  # ruins the model in the last epoch
         def __init__(self): self.steps = 0
         def before_epoch(self, tr):
             if tr.epoch == tr.cfg.epochs - 1:
                 with torch.no_grad(): tr.model[-1].weight.mul_(-1)
         def loss(self, tr): self.steps += 1; return 0.0 * tr.logits.sum()
     s = Spoil()
-    tr = Trainer(_net(), _Data(), TrainConfig(epochs=4, batch_size=12, lr=0.1), hooks=[s], progress=False); r = tr.fit()
+    tr = Trainer(_net(), _Data(), TrainConfig(epochs=4, batch_size=12, lr=0.1), hooks=[s], progress=False)
+    r = tr.fit()
     test_eq(s.steps, tr.step); test_eq(tr.step, 4 * tr.per_epoch)                       # the hook saw every step
-    test_eq(r["epoch"], max(range(4), key=lambda i: (r["history"][i], -i)) + 1); test_eq(r["val"], max(r["history"]))
-    assert r["history"][-1] < r["val"] and r["epoch"] < 4                                # the spoiled last epoch is not selected
+    test_eq(r["epoch"], max(range(4), key=lambda i: (r["history"][i], -i)) + 1)
+    test_eq(r["val"], max(r["history"]))
+    assert r["history"][-1] < r["val"] and r["epoch"] < 4  # the spoiled last epoch is not selected
     tr.model.load_state_dict(tr.best_state); test_eq(tr.accuracy(tr.data.xv, tr.data.yv), r["val"])
     test_eq(r["last"]["val"], r["history"][-1])
     bn = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12, freeze_bn=True), progress=False)
-    m0 = bn.model[1].running_mean.clone(); bn.fit(); test_eq(bn.model[1].running_mean, m0)           # frozen statistics
+    m0 = bn.model[1].running_mean.clone(); bn.fit(); test_eq(bn.model[1].running_mean, m0)  # frozen statistics
     bn2 = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12), progress=False); bn2.fit()
     assert not torch.allclose(bn2.model[1].running_mean, m0)
     test_fail(lambda: Trainer(_net(), _Data(), TrainConfig(schedule="step")), contains="'cosine' or 'onecycle'")
     import json
     from dataclasses import asdict, replace
-    mc = DGModelConfig(epochs=3, arch="resnet50"); tc = mc.train_config(2)                 # the loop's part of a model config
+    mc = DGModelConfig(epochs=3, arch="resnet50"); tc = mc.train_config(2)  # the loop's part of a model config
     test_eq(type(tc), TrainConfig); test_eq((tc.epochs, tc.n_domain, tc.schedule), (3, 2, "onecycle"))
     js = lambda c: json.loads(json.dumps(asdict(c)))
-    old = js(mc); del old["val_frac"]                                                   # a job saved before `val_frac` existed
+    old = js(mc); del old["val_frac"]  # a job saved before `val_frac` existed
     test_eq(config_matches(old, js(mc), DGModelConfig()), True)
     test_eq(config_matches(old, js(replace(mc, val_frac=0.3)), DGModelConfig()), False)
     test_eq(config_matches(js(mc), js(replace(mc, lr=0.1)), DGModelConfig()), False)
