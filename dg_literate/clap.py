@@ -61,7 +61,8 @@ def _a(words:list[str]) -> str:
     return ("an " if w[:1] in "aeiou" else "a ") + w
 
 def render_prompt(p:Prompt, drop:tuple=(), swap:bool=False) -> str:
-    "The prompt's text without the parts in `drop`; `swap` puts the object first ('a red dog in a sketch style')."
+    """The prompt's text without the parts in `drop`; `swap` puts the object first ('a red dog in a sketch
+    style')."""
     part = lambda k: "" if k in drop else getattr(p, k)
     image = _a([part("art_style"), part("image_type")]) if (part("art_style") or part("image_type")) else ""
     obj = _a([part("size"), part("color"), p.cls])
@@ -116,14 +117,16 @@ def with_noise_slots(text:str, cfg:PromptAugConfig, rng:random.Random,
 # %% ../nbs/30_clap.ipynb #180b662e
 def noise_tokens(model, cfg:PromptAugConfig, B:int, # texts in the batch
                  generator:torch.Generator|None=None) -> torch.Tensor: # (B,n,D)
-    "The noise word vectors of a batch: one (n,D) draw expanded over it (`cfg.shared`, official), or one per text."
+    """The noise word vectors of a batch: one (n,D) draw expanded over it (`cfg.shared`, official), or one per
+    text."""
     D = text_tower(model).token_embedding.weight.shape[1]
     noise = torch.randn(1 if cfg.shared else B, cfg.noise_len, D, generator=generator) * cfg.noise_std
     return noise.expand(B, -1, -1)
 
 # %% ../nbs/30_clap.ipynb #dde55279
 def noised_texts(texts:list[str], cfg:PromptAugConfig, rng:random.Random) -> list[str]:
-    "Each text with its noise slots: one position for the whole batch (`cfg.shared`, official) or one per text."
+    """Each text with its noise slots: one position for the whole batch (`cfg.shared`, official) or one per
+    text."""
     pos = rng.choice(cfg.noise_positions) if cfg.shared else None
     return [with_noise_slots(t, cfg, rng, pos) for t in texts]
 
@@ -133,7 +136,8 @@ def encode_noised(model, tokenizer, # an open_clip model and its tokenizer
                   texts:list[str], # B texts, each with `cfg.noise_len` placeholders (`noised_texts`)
                   cfg:PromptAugConfig, generator:torch.Generator|None=None,
                   noise:torch.Tensor|None=None) -> torch.Tensor: # (B,n,D) to inject; None: `noise_tokens` -> (B,d)
-    "$f_T$ of texts whose placeholder embeddings are replaced by Gaussian noise (shared by the batch, or per text)."
+    """$f_T$ of texts whose placeholder embeddings are replaced by Gaussian noise (shared by the batch, or per
+    text)."""
     dev = next(model.parameters()).device
     tokens = tokenizer(texts).to(dev)
     if cfg.noise_len == 0: return encode_text(model, tokens).float()
@@ -142,7 +146,8 @@ def encode_noised(model, tokenizer, # an open_clip model and its tokenizer
 
 # %% ../nbs/30_clap.ipynb #ed0fe975
 class ResMLP(nn.Module):
-    "CLAP's disentangle network $g(z)=\\mathrm{sc}(z)+\\alpha W_2(W_1\\sigma(z)+b_1)$, the identity at initialization."
+    """CLAP's disentangle network $g(z)=\\mathrm{sc}(z)+\\alpha W_2(W_1\\sigma(z)+b_1)$, the identity at
+    initialization."""
     def __init__(self, in_dim:int, # d, CLIP's feature size
                  latent_dim:int|None=None, # h (paper: 512); None: in_dim
                  out_dim:int|None=None, # output size (paper: = in_dim); None: in_dim
@@ -187,7 +192,8 @@ def clap_loss(z:torch.Tensor, # $g(z_t)$, (B,d) prompts
               z_aug:torch.Tensor, # $g(z_{t'})$, (B,d) their augmented views
               z_class:torch.Tensor, # $g(z_c)$, (B,d) their class names
               tau:float=0.5, tau_c:float=1.0, lam:float=1.0) -> tuple[torch.Tensor, torch.Tensor]: # (prompt term, content term)
-    "CLAP's loss (Sec. 3.3), returned as its two terms: $\\ell_{NCE}(g(z_t),g(z_{t'});\\tau)$ and $\\lambda\\,\\ell_{NCE}(g(z_{t'}),g(z_c);\\tau_c)$."
+    """CLAP's loss (Sec. 3.3), returned as its two terms: $\\ell_{NCE}(g(z_t),g(z_{t'});\\tau)$ and
+    $\\lambda\\,\\ell_{NCE}(g(z_{t'}),g(z_c);\\tau_c)$."""
     return info_nce(z, z_aug, tau), lam * info_nce(z_aug, z_class, tau_c)
 
 # %% ../nbs/30_clap.ipynb #a5395421
@@ -282,7 +288,8 @@ def cached_batches(fv:FeatureViews, B:int,
 def live_batches(
     model, tokenizer, prompts: list[Prompt], classnames: list[str], aug: PromptAugConfig, B: int
 ) -> Callable:
-    "The official path: every step encodes the batch's prompts, fresh augmented views and class names through CLIP."
+    """The official path: every step encodes the batch's prompts, fresh augmented views and class names
+    through CLIP."""
     by_class = _by_class(torch.tensor([p.label for p in prompts]))
     def batch(g:torch.Generator):
         i = sample_batch(by_class, B, g)
@@ -301,7 +308,8 @@ def train_clap(batches:Callable, # g -> (z, z_aug, z_class or None): `cached_bat
                dim:int, # d, CLIP's feature size
                cfg:CLAPConfig=CLAPConfig(),
                progress:bool=True) -> tuple[ResMLP, dict]:
-    "Train the disentangle network $g$: CLAP's loss when batches carry class names, Im.Aug's $\\ell_{NCE}(g(z_x),g(z_{x'});\\tau_{img})$ otherwise."
+    """Train the disentangle network $g$: CLAP's loss when batches carry class names, Im.Aug's
+    $\\ell_{NCE}(g(z_x),g(z_{x'});\\tau_{img})$ otherwise."""
     torch.manual_seed(cfg.seed); g = torch.Generator().manual_seed(cfg.seed)
     net = ResMLP(dim, cfg.latent_dim).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -357,7 +365,8 @@ class ImAugConfig:
 def render_prompt_images(prompts:list[Prompt], # prompts with the toy world's vocabulary (`TOY_VOCAB`)
                          world_seed:int=2000, # the toy world's sample these images come from
                          size:int=64) -> torch.Tensor: # (P,3,S,S) uint8
-    "Toy-world images of the prompts: each rendered with its prompt's class, domain, size, color and art style."
+    """Toy-world images of the prompts: each rendered with its prompt's class, domain, size, color and art
+    style."""
     from dg_literate.toyworld import sample_factors, render, CLASSES
     domain_of = {v: k for k, v in IMAGE_TYPES.items()}
     out = torch.zeros(len(prompts), 3, size, size, dtype=torch.uint8)
@@ -412,7 +421,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 def folder_prompt_images(folder:Path|str, # <folder>/<class>/<image>, class folders named as the classes
                          classnames:list[str]) -> tuple[list, torch.Tensor]: # PIL images, labels (N,)
-    "Im.Aug's images of the prompts from a local folder (e.g. Stable Diffusion's renders), one subfolder per class."
+    """Im.Aug's images of the prompts from a local folder (e.g. Stable Diffusion's renders), one subfolder per
+    class."""
     from PIL import Image
     folder, key = Path(folder), lambda n: n.replace("_", " ").lower()
     if not folder.is_dir():
@@ -480,7 +490,8 @@ def linear_probe(f:torch.Tensor, # (N,d) L2-normalized features
                  batch_size:int=32, # the official DataLoader's batch, shuffled, the last one kept
                  seed:int=0,
                  log:list|None=None) -> nn.Linear: # if given, receives each epoch's mean batch loss
-    "The official few-shot probe (`main/evaluate.py` L132-176): Adam on shuffled batches, the best-loss checkpoint."
+    """The official few-shot probe (`main/evaluate.py` L132-176): Adam on shuffled batches, the best-loss
+    checkpoint."""
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     head = nn.Linear(f.shape[1], n_classes).to(f.device)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
@@ -528,7 +539,8 @@ def attack(logits_fn:Callable, # pixels (B,3,H,W) in [0,1] -> logits (B,C)
            steps:int|None=None, # iterations (None: the attack's own)
            space:str="pixel", # "pixel" | "normalized" (official: eps and the [0,1] clamp act on (x - mean) / std)
            mean=None, std=None) -> torch.Tensor: # the model's normalization (3 values each), for space="normalized"
-    "The official L-inf attacks: sign-gradient ascent, projected to the eps-ball and to [0,1], in pixel or normalized space."
+    """The official L-inf attacks: sign-gradient ascent, projected to the eps-ball and to [0,1], in pixel or
+    normalized space."""
     if space == "normalized":
         if mean is None or std is None:
             raise ValueError("space='normalized' needs the model's normalization: mean=..., std=...")
@@ -559,7 +571,8 @@ CLAP_PROMPTS = {"C": "{}", "PC": "a photo of a {}", "CP": "a {} in a photo"}   #
 def prompt_features(model, tokenizer, # a frozen open_clip model and its tokenizer
                     classnames:list[str], nc_draws:int=5, # ZS(NC): noise draws, each shared by the classes
                     shared:bool=True, noise_len:int=4) -> dict: # {"C","PC","CP": (C,d), "NC": [(C,d)] * nc_draws}
-    "Raw text features of the fixed prompts, and of `nc_draws` noised class names (noise in front, as the paper)."
+    """Raw text features of the fixed prompts, and of `nc_draws` noised class names (noise in front, as the
+    paper)."""
     out = {k: _encode(model, tokenizer, [t.format(c) for c in classnames]) for k, t in CLAP_PROMPTS.items()}
     nc = PromptAugConfig(noise_len=noise_len, noise_positions=("front",), shared=shared)
     out["NC"] = [encode_noised(model, tokenizer, noised_texts(list(classnames), nc, random.Random(i)), nc,
@@ -571,7 +584,8 @@ def prompt_features(model, tokenizer, # a frozen open_clip model and its tokeniz
 def zero_shot_table(g:nn.Module, # the network after both encoders (`nn.Identity()` for CLIP)
                     images:dict, # domain -> (raw image features (N,d), labels (N,))
                     prompts:dict) -> dict: # `prompt_features`
-    "Zero-shot accuracy (%) per prompt kind and domain: argmax of cos(g(f_I), g(f_T)); NC averaged over its draws."
+    """Zero-shot accuracy (%) per prompt kind and domain: argmax of cos(g(f_I), g(f_T)); NC averaged over its
+    draws."""
     def acc(W, f, y):
         return (
             (F.normalize(g(f), dim=-1) @ F.normalize(g(W), dim=-1).T).argmax(1) == y
@@ -582,7 +596,8 @@ def zero_shot_table(g:nn.Module, # the network after both encoders (`nn.Identity
                 for d, (f, y) in images.items()} for k in ("C", "PC", "CP", "NC")}
 
 def prompt_robustness(avg:dict) -> dict: # prompt kind -> accuracy averaged over the domains
-    "The paper's robustness numbers: ZS(C/PC/CP/NC), range R and std over C/PC/CP, and the drop ZS(C) - ZS(NC)."
+    """The paper's robustness numbers: ZS(C/PC/CP/NC), range R and std over C/PC/CP, and the drop ZS(C) -
+    ZS(NC)."""
     fixed = torch.tensor([float(avg[k]) for k in ("C", "PC", "CP")], dtype=torch.float64)
     return {
         **{f"ZS({k})": float(avg[k]) for k in ("C", "PC", "CP", "NC")},
@@ -596,7 +611,8 @@ ALPHA_GRID = tuple(10 ** e for e in (-1.5, -1.0, -0.5, 0.0, 1.0, 1.5, 2.0))   # 
 
 def search_alpha(score:Callable[[float], float], # alpha -> validation score, e.g. ZS(PC) accuracy
                  grid:tuple=ALPHA_GRID, refine:int=0) -> tuple[float, dict]: # binary-search steps around the grid's best
-    "The official alpha search: the argmax of `score` over `grid`, then `refine` steps of its binary search; (alpha, {alpha: score})."
+    """The official alpha search: the argmax of `score` over `grid`, then `refine` steps of its binary search;
+    (alpha, {alpha: score})."""
     seen = {a: score(a) for a in grid}
     k = max(range(len(grid)), key=lambda i: seen[grid[i]])
     left, right = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
@@ -617,7 +633,8 @@ SETTING_KEYS = ("batch_size", "latent_dim", "lam", "tau", "tau_c", "noise_len", 
 
 def dataset_setting(cfg:CLAPConfig, aug:PromptAugConfig,
                     row:dict|None) -> tuple[CLAPConfig, PromptAugConfig, float|None]: # a row of the settings table
-    "A dataset's settings row applied to the run's configuration: (CLAPConfig, PromptAugConfig, fixed alpha or None)."
+    """A dataset's settings row applied to the run's configuration: (CLAPConfig, PromptAugConfig, fixed alpha
+    or None)."""
     row = dict(row or {})
     unknown = sorted(set(row) - set(SETTING_KEYS))
     if unknown:
@@ -674,8 +691,10 @@ def bench_clap(model_name:str="toyclip", # a project-built model, or an open_cli
         res[f"{name}_step_ms"] = (time.perf_counter() - t0) / steps * 1e3
     res["speedup_per_step"] = res["live_step_ms"] / res["cached_step_ms"]
     msg = (
-        f"CLAP training, {model_name} on {device}: re-encoding every step {res['live_step_ms']:.2f} ms/step, cached features "
-        f"{res['cached_step_ms']:.3f} ms/step -> {res['speedup_per_step']:.1f}x faster per step; the cache ({len(prompts)} prompts "
+        f"CLAP training, {model_name} on {device}: re-encoding every step {res['live_step_ms']:.2f} ms/step, "
+        "cached features "
+        f"{res['cached_step_ms']:.3f} ms/step -> {res['speedup_per_step']:.1f}x faster per step; the cache "
+        f"({len(prompts)} prompts "
         f"x {1 + n_views} encodings) took {res['cache_s']:.1f} s"
     )
     if full:
@@ -686,8 +705,10 @@ def bench_clap(model_name:str="toyclip", # a project-built model, or an open_cli
         res["full_live_estimate_s"] = res["live_step_ms"] * res["full_steps"] / 1e3
         res["speedup_full"] = res["full_live_estimate_s"] / res["full_with_cache_s"]
         msg += (
-            f"; a full CLAP run ({res['full_steps']} steps, early stopping) took {res['full_train_s']:.1f} s of training, "
-            f"{res['full_with_cache_s']:.1f} s with the cache, against ~{res['full_live_estimate_s']:.0f} s re-encoding "
+            f"; a full CLAP run ({res['full_steps']} steps, early stopping) took {res['full_train_s']:.1f} s "
+            "of training, "
+            f"{res['full_with_cache_s']:.1f} s with the cache, against ~{res['full_live_estimate_s']:.0f} s "
+            "re-encoding "
             f"(per-step time x steps) -> {res['speedup_full']:.1f}x"
         )
     print(msg)

@@ -29,7 +29,8 @@ class WeightsNotFound(RuntimeError):
 
 # %% ../nbs/01_clip.ipynb #85ca3487
 def _shipped(name:str) -> Callable[[], Path]:
-    "The project's own models: their module is imported only when one is loaded (importing `clip` has no side effects)."
+    """The project's own models: their module is imported only when one is loaded (importing `clip` has no
+    side effects)."""
     def folder() -> Path:
         from dg_literate.toyclip import model_dir
         return model_dir(name)
@@ -75,16 +76,19 @@ def _weights_help(name, pretrained, err) -> str:
     why = "the Hugging Face hub is unreachable (offline mode)" if offline else "the download failed"
     arch = name if not name.startswith("hf-hub:") else "ARCH"
     return (
-        f"No weights for open_clip model {name!r} (pretrained={pretrained!r}): they are not in the local cache and {why}.\n"
+        f"No weights for open_clip model {name!r} (pretrained={pretrained!r}): they are not in the local "
+        f"cache and {why}.\n"
         f"Pass weights from disk instead:\n"
         f"  load_clip({arch!r}, pretrained='/path/to/open_clip_pytorch_model.bin')   # a checkpoint file\n"
-        f"  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded hub repo\n"
+        "  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded "
+        "hub repo\n"
         f"or set HF_HUB_OFFLINE=0 on a machine with network access. (open_clip said: {str(err)[:300]})"
     )
 
 # %% ../nbs/01_clip.ipynb #86bcd415
 def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
-    "The real cause of a failed model creation: an unreadable file, another architecture's checkpoint, or missing weights."
+    """The real cause of a failed model creation: an unreadable file, another architecture's checkpoint, or
+    missing weights."""
     msg, first = str(e), str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
     if pretrained and Path(pretrained).is_file():
         if any(k in msg for k in ("size mismatch", "Missing key", "Unexpected key", "state_dict")):
@@ -94,7 +98,8 @@ def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
                 + " | ".join(lines)[:600]
             )
         return ValueError(
-            f"{pretrained} could not be read as a checkpoint (a torch .pt/.bin/.pth or .safetensors file with "
+            f"{pretrained} could not be read as a checkpoint (a torch .pt/.bin/.pth or .safetensors file "
+            "with "
             f"open_clip's state_dict): {type(e).__name__}: {first}"
         )
     missing = isinstance(e, (FileNotFoundError, ConnectionError, OSError)) or any(
@@ -167,11 +172,13 @@ class _TextTower(NamedTuple):
 
 # %% ../nbs/01_clip.ipynb #8bbadc12
 def text_tower(model) -> _TextTower:
-    "The parts of an open_clip text transformer (`CLIP` keeps them on the model, `CustomTextCLIP` in `.text`)."
+    """The parts of an open_clip text transformer (`CLIP` keeps them on the model, `CustomTextCLIP` in
+    `.text`)."""
     t = getattr(model, "text", model)
     if not hasattr(t, "token_embedding") or not hasattr(t, "transformer"):
         raise NotImplementedError(
-            f"encode_text needs an open_clip text transformer; {type(t).__name__} (e.g. a HF text tower) is not supported"
+            f"encode_text needs an open_clip text transformer; {type(t).__name__} (e.g. a HF text tower) is "
+            "not supported"
         )
     if getattr(t, "cls_emb", None) is not None:
         raise NotImplementedError("CoCa-style text towers (cls_emb) are not supported")
@@ -202,7 +209,10 @@ def inject_embeddings(x:torch.Tensor, # $E[t]$, (B,L,D) token embeddings
         else:
             k = 1 if v.dim() == 2 else v.shape[1]             # (B,D): once per prompt; (B,n,D): n times
             if v.shape[0] != B or not bool((m.sum(1) == k).all()):
-                raise ValueError(f"inject[{tid}] has shape {tuple(v.shape)}: every prompt must contain token {tid} exactly {k} time(s)")
+                raise ValueError(
+                    f"inject[{tid}] has shape {tuple(v.shape)}: every prompt must contain token {tid} "
+                    f"exactly {k} time(s)"
+                )
             v = v.reshape(-1, D)
         x = x.index_put((m,), v.to(x.dtype))
     return x
@@ -225,12 +235,18 @@ def encode_text(model, # an open_clip CLIP or CustomTextCLIP
     exact_cut = pos is not None and (tw.attn_mask is not None or tw.use_pad_mask)  # causal or padding-masked
     if truncate and exact_cut: tokens = tokens[:, : int(pos.max()) + 1]   # (B, L')
     L = tokens.shape[1]
-    cast = tw.transformer.get_cast_dtype() if hasattr(tw.transformer, "get_cast_dtype") else tw.positional_embedding.dtype
+    cast = (
+        tw.transformer.get_cast_dtype()
+        if hasattr(tw.transformer, "get_cast_dtype")
+        else tw.positional_embedding.dtype
+    )
     x = inject_embeddings(tw.token_embedding(tokens).to(cast), tokens, inject)   # (B,L,D)
     x = x + tw.positional_embedding[:L].to(cast)
     mask = tw.attn_mask[:L, :L] if tw.attn_mask is not None else None
     if tw.use_pad_mask:                                        # bidirectional tower with padding mask
-        pad = torch.zeros(tokens.shape, dtype=x.dtype, device=x.device).masked_fill(tokens == tw.pad_id, float("-inf"))
+        pad = torch.zeros(tokens.shape, dtype=x.dtype, device=x.device).masked_fill(
+            tokens == tw.pad_id, float("-inf")
+        )
         pad = pad[:, None, :].expand(-1, L, -1).repeat_interleave(tw.heads, 0)   # (B*heads, L, L)
         mask = pad if mask is None else mask[None] + pad
     x = tw.ln_final(tw.transformer(x, attn_mask=mask))         # (B,L,D)
@@ -238,7 +254,11 @@ def encode_text(model, # an open_clip CLIP or CustomTextCLIP
     elif tw.pool_type == "first": x = x[:, 0]
     elif tw.pool_type == "last": x = x[:, -1]
     if tw.text_projection is not None:
-        x = tw.text_projection(x) if isinstance(tw.text_projection, torch.nn.Linear) else x @ tw.text_projection
+        x = (
+            tw.text_projection(x)
+            if isinstance(tw.text_projection, torch.nn.Linear)
+            else x @ tw.text_projection
+        )
     return F.normalize(x, dim=-1) if normalize else x
 
 # %% ../nbs/01_clip.ipynb #86671500
@@ -280,7 +300,8 @@ def encode_images(model, # an open_clip model
 def image_features(
     clip: LoadedCLIP, dataset, refresh: bool = False, **kwargs
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "`encode_images` through the disk cache when `dataset` has a `cache_key` (which must cover its transform)."
+    """`encode_images` through the disk cache when `dataset` has a `cache_key` (which must cover its
+    transform)."""
     ck = getattr(dataset, "cache_key", None)
     run = lambda: encode_images(clip.model, dataset, **kwargs)
     if ck is None: return run()
@@ -303,7 +324,8 @@ def zero_shot_classifier(model, tokenizer,
 # %% ../nbs/01_clip.ipynb #38a3f7d3
 def bench_text_truncation(model_name:str="ViT-B-16", # open_clip architecture (random init)
                           batch:int=64, reps:int=3, device=None) -> dict:
-    "Time `encode_text` with the full vs the truncated context; returns timings, speed-up and max abs difference."
+    """Time `encode_text` with the full vs the truncated context; returns timings, speed-up and max abs
+    difference."""
     import open_clip
     device = torch.device(device) if device else default_device()
     torch.manual_seed(0)
@@ -333,8 +355,10 @@ def bench_text_truncation(model_name:str="ViT-B-16", # open_clip architecture (r
         max_abs_diff=float((full - short).abs().max()),
     )
     print(
-        f"encode_text {model_name} batch {batch} on {device}: full context {res['context_full']} tokens {med['full']*1e3:.1f} ms, "
-        f"truncated to {res['context_truncated']} tokens {med['truncated']*1e3:.1f} ms -> {res['speedup']:.1f}x faster, "
+        f"encode_text {model_name} batch {batch} on {device}: full context {res['context_full']} tokens "
+        f"{med['full']*1e3:.1f} ms, "
+        f"truncated to {res['context_truncated']} tokens {med['truncated']*1e3:.1f} ms -> "
+        f"{res['speedup']:.1f}x faster, "
         f"max |diff| {res['max_abs_diff']:.2e}"
     )
     return res

@@ -99,7 +99,8 @@ def write_manifest(folder:Path|str, # the finished weight folder
 
 _VERIFIED = {}
 def shipped_weights(name:str) -> Path:
-    "The checked folder of shipped model `name`; `ShippedWeightsError` (naming the build command) if missing or corrupt."
+    """The checked folder of shipped model `name`; `ShippedWeightsError` (naming the build command) if missing
+    or corrupt."""
     folder = weights_root() / name
     fix = f"rebuild it with `dg-reproduce build {name}` (CPU or CUDA; the notebook records the time)"
     man = folder/"MANIFEST.json"
@@ -154,7 +155,8 @@ def user_params() -> set[str]:
 
 def shrink_for_dry_run(ns:dict, # the notebook's `globals()`
                        **small): # parameter name -> dry-run value
-    "Under `--dry-run`, overwrite the named parameters with tiny values, except those the user passed; True if it did."
+    """Under `--dry-run`, overwrite the named parameters with tiny values, except those the user passed; True
+    if it did."""
     if not dry_run(): return False
     _shrink(ns, small, "shrink_for_dry_run", "dry run (real shapes, tiny sizes)", user_params())
     return True
@@ -164,7 +166,8 @@ def tiny_run() -> bool:
     return in_test() or dry_run()
 
 def resolve_device(device:str="") -> str:
-    "The `device` parameter checked before any work: '' picks `default_device()`; 'cuda' without CUDA is refused."
+    """The `device` parameter checked before any work: '' picks `default_device()`; 'cuda' without CUDA is
+    refused."""
     import torch
     if not device: return str(default_device())
     try: dev = torch.device(device)
@@ -172,8 +175,11 @@ def resolve_device(device:str="") -> str:
         raise ValueError(f"device {device!r} is not a torch device: use cpu, cuda or cuda:N ({e})") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} was asked for, but this machine has no usable CUDA device "
-                               f"(torch {torch.__version__}, torch.cuda.is_available() is False): pass `-p device cpu`, or run on a GPU")
+            raise RuntimeError(
+                f"device {device!r} was asked for, but this machine has no usable CUDA device "
+                f"(torch {torch.__version__}, torch.cuda.is_available() is False): pass `-p device cpu`, or "
+                "run on a GPU"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise RuntimeError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
     return str(dev)
@@ -219,12 +225,14 @@ def save_fig(fig, # a matplotlib Figure
         root = repo_root()
         if root is None: print(f"save_fig: no repository found, {name}.png not published")
         else:
-            (root/"figures").mkdir(exist_ok=True); fig.savefig(root/"figures"/f"{name}.png", dpi=dpi, bbox_inches="tight")
+            (root / "figures").mkdir(exist_ok=True)
+            fig.savefig(root / "figures" / f"{name}.png", dpi=dpi, bbox_inches="tight")
     return out
 
 # %% ../nbs/00_core.ipynb #svtab002
 def markdown_table(df) -> str:
-    "A pandas DataFrame as a markdown table (index included when it carries information); floats to 2 decimals."
+    """A pandas DataFrame as a markdown table (index included when it carries information); floats to 2
+    decimals."""
     import pandas as pd
     if not isinstance(df.index, pd.RangeIndex) or df.index.name:
         df = df.reset_index().rename(columns={"index": ""})
@@ -243,7 +251,8 @@ def markdown_table(df) -> str:
 def save_table(df, # a pandas DataFrame, as displayed
                name:str, # file stem, e.g. "efdm_lodo"
                caption:str=""): # one line: what the numbers are (units, over what, seeds)
-    "Write `df` to the run folder's `tables/` as CSV and markdown (with its caption); returns `df` for display."
+    """Write `df` to the run folder's `tables/` as CSV and markdown (with its caption); returns `df` for
+    display."""
     d = run_dir("tables")
     df.to_csv(d/f"{name}.csv")
     (d/f"{name}.md").write_text((f"{caption}\n\n" if caption else "") + markdown_table(df))
@@ -346,7 +355,8 @@ def export_tests_cli():
 
 # %% ../nbs/00_core.ipynb #9fefcb50
 def known_failure(msg:str):
-    "A measured gate that fails: `pytest.xfail` under pytest (reported, not hidden), a printed note in a notebook."
+    """A measured gate that fails: `pytest.xfail` under pytest (reported, not hidden), a printed note in a
+    notebook."""
     if "PYTEST_CURRENT_TEST" in os.environ:
         import pytest; pytest.xfail(msg)
     print(f"KNOWN FAILURE: {msg}")

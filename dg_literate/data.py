@@ -121,14 +121,18 @@ def download_and_verify(url:str, # http(s)://, file:// or a Google Drive uc?id= 
     if url.startswith("https://drive.google.com/"):
         try: import gdown
         except ImportError:
-            raise RuntimeError(f"{url} is a Google Drive link: `pip install gdown` to download it, or download it by hand into {dest}") from None
+            raise RuntimeError(
+                f"{url} is a Google Drive link: `pip install gdown` to download it, or download it by hand "
+                f"into {dest}"
+            ) from None
         gdown.download(url, str(part), quiet=False)
     else:
         with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as out, \
              tqdm(total=int(r.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True, desc=f.name) as bar:
             while b := r.read(1 << 20): out.write(b); bar.update(len(b))
     if md5 is not None and (got := md5sum(part)) != md5:
-        part.unlink(); raise ValueError(f"checksum mismatch for {url}: expected md5 {md5}, got {got}; the file was deleted")
+        part.unlink()
+        raise ValueError(f"checksum mismatch for {url}: expected md5 {md5}, got {got}; the file was deleted")
     part.replace(f)
     if not extract: return f
     if f.suffix == ".zip":
@@ -182,7 +186,8 @@ class DomainDataset:
         self.key, self.domain_classes = key or name, domain_classes or {}
 
     def classes_of(self, domain:str) -> list[int]:
-        "Indices of the classes `domain` has: all, except in datasets such as ImageNet-A/R (200 of ImageNet's 1000)."
+        """Indices of the classes `domain` has: all, except in datasets such as ImageNet-A/R (200 of
+        ImageNet's 1000)."""
         return self.domain_classes.get(self.check_domain(domain), list(range(len(self.classes))))
     def __repr__(self):
         return (
@@ -265,7 +270,8 @@ class FolderDomainDataset(DomainDataset):
         self.folder = folder
 
     def official_split(self, domain:str) -> tuple[list[int], list[int]]|None:
-        "`domain`'s train and validation indices from `<folder>/splits/<domain>_{train,crossval}_kfold.txt` (PACS's official split, as Dassl reads it), or None."
+        """`domain`'s train and validation indices from `<folder>/splits/<domain>_{train,crossval}_kfold.txt`
+        (PACS's official split, as Dassl reads it), or None."""
         files = [self.folder/"splits"/f"{domain}_{k}_kfold.txt" for k in ("train", "crossval")]
         if not all(f.exists() for f in files): return None
         where = {
@@ -281,7 +287,8 @@ class FolderDomainDataset(DomainDataset):
                 if rel not in where: continue  # an image this (possibly cut) copy lacks
                 if self.items[domain][where[rel]][1] != int(label) - 1:
                     raise ValueError(
-                        f"{f}: {rel} has label {label}, but its folder is class {self.items[domain][where[rel]][1] + 1}"
+                        f"{f}: {rel} has label {label}, but its folder is class "
+                        f"{self.items[domain][where[rel]][1] + 1}"
                     )
                 idx.append(where[rel])
             if not idx:
@@ -318,7 +325,8 @@ def get_dataset(name:str, # "PACS", "VLCS", "OfficeHome", "DomainNet", a registe
                 root:Path|str|None=None, # data root holding the dataset's folder (default: `find_data_root`)
                 cut:bool|None=None, # a few images per domain and class (`dry_run_dataset`); None: in a dry run
                 **kwargs) -> DomainDataset:
-    "A `DomainDataset` by name; in a dry run (`--dry-run`), a few images per domain and class (`dry_run_dataset`)."
+    """A `DomainDataset` by name; in a dry run (`--dry-run`), a few images per domain and class
+    (`dry_run_dataset`)."""
     if (dry_run() if cut is None else cut) and name not in DATASETS and name not in PROVIDERS:
         return dry_run_dataset(name, root, **kwargs)
     return _load(name, root, **kwargs)
@@ -333,7 +341,8 @@ def _load(name, root=None, **kwargs) -> DomainDataset:
     if name not in SPECS:
         if Path(name).is_dir(): return FolderDomainDataset(name, **kwargs)
         raise KeyError(
-            f"unknown dataset {name!r}: known {sorted(SPECS) + ['ImageNetOOD'] + sorted(PROVIDERS) + sorted(DATASETS)}, "
+            f"unknown dataset {name!r}: known "
+            f"{sorted(SPECS) + ['ImageNetOOD'] + sorted(PROVIDERS) + sorted(DATASETS)}, "
             "or pass a DomainBed-layout folder path"
         )
     spec = SPECS[name]
@@ -342,7 +351,8 @@ def _load(name, root=None, **kwargs) -> DomainDataset:
         where = root or ", ".join(map(str, data_roots()))
         raise FileNotFoundError(
             f"{name} not found (looked for {spec.folder}/ in {where}). Download it with "
-            f"`dg_literate.data.prepare_dataset('{name}', root)` or set DG_LITERATE_DATA to the folder holding {spec.folder}/."
+            f"`dg_literate.data.prepare_dataset('{name}', root)` or set DG_LITERATE_DATA to the folder "
+            f"holding {spec.folder}/."
         )
     ds = FolderDomainDataset(root/spec.folder, spec.domains, spec.classes, name=name, **kwargs)
     if len(ds.classes) != spec.n_classes:
@@ -380,7 +390,8 @@ class ImageNetVariants(DomainDataset):
     ):
         if root is None:
             raise FileNotFoundError(
-                f"ImageNetOOD: no data root holds ImageNet/ or imagenet-r/ ({', '.join(map(str, data_roots()))}); "
+                "ImageNetOOD: no data root holds ImageNet/ or imagenet-r/ "
+                f"({', '.join(map(str, data_roots()))}); "
                 "pass data_root, the folder holding the variants' folders (see IMAGENET_DIRS)"
             )
         root, wnids, items, dcls = Path(root), [c["wnid"] for c in _classnames()["ImageNet"]], {}, {}
@@ -444,22 +455,40 @@ def _spread(n: int, k: int) -> list[int]:
 # %% ../nbs/02_data.ipynb #6aa9369b
 def dry_run_dataset(name:str, root:Path|str|None=None, per_class:int=DRY_RUN_PER_CLASS, max_classes:int=DRY_RUN_CLASSES,
                     domains:list[str]|None=None, **kwargs) -> DomainDataset:
-    "A dry run's data: the real dataset cut to `per_class` images per domain and class, or a stand-in if it is absent."
+    """A dry run's data: the real dataset cut to `per_class` images per domain and class, or a stand-in if it
+    is absent."""
     try: full = _load(name, root, **(dict(domains=domains) if domains else {}), **kwargs)
     except FileNotFoundError as e:
-        print(f"dry run: {name} not found ({str(e)[:120]}...); using a stand-in with its domain and class names")
+        print(
+            f"dry run: {name} not found ({str(e)[:120]}...); using a stand-in with its domain and class names"
+        )
         if name == "ImageNetOOD":
-            doms, union = list(domains or IMAGENET_DIRS), sorted(set(imagenet_class_indices("ImageNet-A")) | set(imagenet_class_indices("ImageNet-R")))
+            doms, union = list(domains or IMAGENET_DIRS), sorted(
+                set(imagenet_class_indices("ImageNet-A")) | set(imagenet_class_indices("ImageNet-R"))
+            )
             keep = [union[j] for j in _spread(len(union), max_classes)]      # classes that A or R have
-            dcls = {d: [j for j, i in enumerate(keep) if i in imagenet_class_indices(d)] or list(range(len(keep))) for d in doms}
+            dcls = {
+                d: [j for j, i in enumerate(keep) if i in imagenet_class_indices(d)] or list(range(len(keep)))
+                for d in doms
+            }
             return StandInDataset(name, doms, [class_names(name)[i] for i in keep], per_class, dcls)
         if name not in SPECS: raise
         names = class_names(name); keep = _spread(len(names), max_classes)
         return StandInDataset(name, list(domains or SPECS[name].domains), [names[i] for i in keep], per_class)
     keep = _spread(len(full.classes), max_classes); new = {c: j for j, c in enumerate(keep)}
-    items = {d: [(it, new[y]) for y in keep for it in [it for it, yy in full.items[d] if yy == y][:per_class]] for d in full.domains}
+    items = {
+        d: [(it, new[y]) for y in keep for it in [it for it, yy in full.items[d] if yy == y][:per_class]]
+        for d in full.domains
+    }
     dcls = {d: [new[c] for c in full.classes_of(d) if c in new] for d in full.domain_classes}
-    return DomainDataset(full.name, full.domains, [full.classes[i] for i in keep], items, key=f"dry:{full.key}:{per_class}", domain_classes=dcls)
+    return DomainDataset(
+        full.name,
+        full.domains,
+        [full.classes[i] for i in keep],
+        items,
+        key=f"dry:{full.key}:{per_class}",
+        domain_classes=dcls,
+    )
 
 # %% ../nbs/02_data.ipynb #316a7901
 class Split(NamedTuple):
@@ -483,20 +512,32 @@ def loo_split(ds:DomainDataset, # the multi-domain dataset
     "Leave-one-domain-out split: each source's official train/val split (PACS's split files) or a seeded one."
     targets = [targets] if isinstance(targets, str) else list(targets)
     for d in targets: ds.check_domain(d)
-    sources = [d for d in ds.domains if d not in targets] if sources is None else [ds.check_domain(d) for d in sources]
+    sources = (
+        [d for d in ds.domains if d not in targets]
+        if sources is None
+        else [ds.check_domain(d) for d in sources]
+    )
     if set(sources) & set(targets):
         raise ValueError(f"domains {set(sources) & set(targets)} are both source and target")
     if protocol not in ("auto", "seeded", "official"):
         raise ValueError(f"protocol {protocol!r}: 'auto', 'seeded' or 'official'")
-    official = {d: ds.official_split(d) for d in sources} if protocol != "seeded" and hasattr(ds, "official_split") else {}
+    official = (
+        {d: ds.official_split(d) for d in sources}
+        if protocol != "seeded" and hasattr(ds, "official_split")
+        else {}
+    )
     use = bool(official) and all(v is not None for v in official.values())
     if protocol == "official" and not use:
-        raise FileNotFoundError(f"{ds.name}: no official split files for {sources} (<folder>/splits/<domain>_train_kfold.txt, _crossval_kfold.txt)")
+        raise FileNotFoundError(
+            f"{ds.name}: no official split files for {sources} (<folder>/splits/<domain>_train_kfold.txt, "
+            "_crossval_kfold.txt)"
+        )
     tr, va = [], []
     for d in sources:
         if use: itr, iva = official[d]
         else:
-            n = len(ds.items[d]); perm = torch.randperm(n, generator=torch.Generator().manual_seed(_domain_seed(seed, d))).tolist()
+            n = len(ds.items[d])
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(_domain_seed(seed, d))).tolist()
             k = int(round(n * val_frac)); itr, iva = sorted(perm[k:]), sorted(perm[:k])
         va.append(ds.subset(d, iva, eval_transform)); tr.append(ds.subset(d, itr, train_transform))
     te = [ds.subset(d, None, eval_transform) for d in targets]

@@ -40,7 +40,8 @@ def pseudo_image(x0:torch.Tensor, # $x_0$, source images in [0,1], (B,3,H,W)
 # %% ../nbs/50_domainfusion.ipynb #e0ffd30c
 def ldm_latents(ldm, # an LDM from `load_ldm` (vae, scale, resolution)
                 x:torch.Tensor) -> torch.Tensor: # images in [0,1], (B,3,H,W) -> $z$ (B,c,h,w)
-    "$z=\\mathcal E(x)$: the autoencoder's mean latent, scaled, differentiable in x (resized to the LDM's resolution)."
+    """$z=\\mathcal E(x)$: the autoencoder's mean latent, scaled, differentiable in x (resized to the LDM's
+    resolution)."""
     if x.shape[-1] != ldm.resolution:
         x = F.interpolate(x, size=(ldm.resolution,) * 2, mode="bilinear", align_corners=False)
     return ldm.vae.encode((2 * x - 1).to(ldm.vae.dtype)).latent_dist.mean * ldm.scale
@@ -55,12 +56,14 @@ def latent_distillation_loss(ldm, # a frozen LDM from `load_ldm`: `ToyLDM` or `S
                              t_range:tuple=(20, 980), # timesteps drawn uniformly from [lo, hi)
                              generator:torch.Generator|None=None,
                              reduction:str="mean") -> tuple[torch.Tensor, torch.Tensor]: # "mean" over latent elements, or "sum" (DreamFusion); (loss, MSE per image (B,))
-    "Eq. (2): $\\mathcal L_{LD}=\\mathbb E_{t,\\epsilon}\\|\\hat\\epsilon_\\phi(z_t,t,c_y)-\\epsilon\\|^2$, $z=\\mathcal E(x(\\theta))$; gradients reach θ only through x(θ)."
+    """Eq. (2): $\\mathcal L_{LD}=\\mathbb E_{t,\\epsilon}\\|\\hat\\epsilon_\\phi(z_t,t,c_y)-\\epsilon\\|^2$,
+    $z=\\mathcal E(x(\\theta))$; gradients reach θ only through x(θ)."""
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction {reduction!r}: 'mean' (over latent elements) or 'sum' (DreamFusion)")
     if any(q.requires_grad for m in (ldm.vae, ldm.unet) for q in m.parameters()):
         raise ValueError(
-            "latent_distillation_loss: the LDM must be frozen (ldm.vae / ldm.unet .requires_grad_(False)); L_LD trains the DG model only"
+            "latent_distillation_loss: the LDM must be frozen (ldm.vae / ldm.unet .requires_grad_(False)); "
+            "L_LD trains the DG model only"
         )
     z = ldm_latents(ldm, x)                                                    # (B,c,h,w)
     B, dev = len(z), z.device
@@ -93,7 +96,8 @@ def style_content_combine(style:torch.Tensor, # $s=(\mu,\sigma)$, (B,2C)
 
 # %% ../nbs/50_domainfusion.ipynb #bb012188
 class ModeEncoder(nn.Module):
-    "A frozen, pretrained ResNet to `layer3` on uint8 images: MODE-A's style/content features, (B,3,S,S) -> (B,256,S/16,S/16)."
+    """A frozen, pretrained ResNet to `layer3` on uint8 images: MODE-A's style/content features, (B,3,S,S) ->
+    (B,256,S/16,S/16)."""
     def __init__(self, weights:str="toynet", # "toynet" or a torchvision ResNet-18 state_dict file
                  arch:str="resnet18"):
         super().__init__()
@@ -149,7 +153,8 @@ def online_augment(ldm, # an LDM from `load_ldm`
                    generator:torch.Generator|None=None, batch:int=128,
                    encoder:nn.Module|None=None, # features that decide Eq. (4) (`ModeEncoder`); None: the LDM's latents
                    distance:str="l2") -> Augmented: # Eq. (4)'s distance, "l2" | "cosine"
-    "One refresh (Sec. 5): N img2img candidates per image, the farthest style recombined with the closest content."
+    """One refresh (Sec. 5): N img2img candidates per image, the farthest style recombined with the closest
+    content."""
     M, N = len(images), len(prompts[0])
     flat = [q for ps in prompts for q in ps]                                  # (M*N,) prompts, image-major
     rep = images.repeat_interleave(N, 0)                                      # (M*N,3,H,W)
@@ -242,7 +247,8 @@ class DFConfig(DGModelConfig):
 
 # %% ../nbs/50_domainfusion.ipynb #7754116c
 class LatentDistillationHook(Hook):
-    "λ_LD·L_LD (Eq. 2) on the pseudo images (Eq. 1) of the first `n` images of each batch, from the CE forward's probabilities."
+    """λ_LD·L_LD (Eq. 2) on the pseudo images (Eq. 1) of the first `n` images of each batch, from the CE
+    forward's probabilities."""
     def __init__(self, ldm, # a frozen LDM from `load_ldm`
                  prompt_embeds:torch.Tensor, # $c_y$ of every class, (K,L,D)
                  weight:float=1.0, n:int=8, full_backward:bool=False, reduction:str="mean"):
@@ -274,7 +280,8 @@ class LatentDistillationHook(Hook):
 
 # %% ../nbs/50_domainfusion.ipynb #3e43b082
 class SyntheticHook(Hook):
-    "λ_syn·CE on `n` images per step from a synthetic set, made before training (`every`=0) or remade every `every` epochs."
+    """λ_syn·CE on `n` images per step from a synthetic set, made before training (`every`=0) or remade every
+    `every` epochs."""
     def __init__(self, make, # make(xs, ys, tr) -> (xs, ys, n_generated, snapshot|None); xs is None the first time
                  weight:float=1.0, n:int=8, every:int=0):
         self.make, self.weight, self.n, self.every = make, weight, n, every
@@ -364,7 +371,8 @@ def train_df(ds, # a `DomainDataset`
              sources:list[str], targets:list[str], cfg:DFConfig, ldm=None, # an LDM from `load_ldm` (unused by erm)
              device=None, progress:bool=True, ckpt:Path|str|None=None, # checkpoint file: the run resumes from it
              stop_after:int|None=None) -> dict: # stop after this epoch (tests the resume)
-    "Train `cfg.method` on `sources`; target accuracies (%) of the best source-val epoch and the last, generation counts and times."
+    """Train `cfg.method` on `sources`; target accuracies (%) of the best source-val epoch and the last,
+    generation counts and times."""
     from dg_literate.toynet import backbone
     if cfg.method not in ("erm", "offline", "ld", "aug", "df"):
         raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df")
@@ -407,7 +415,8 @@ def train_df(ds, # a `DomainDataset`
 def ld_grad_ratio(model:nn.Module, ldm, x:torch.Tensor, y:torch.Tensor, # uint8 images (B,3,S,S), labels (B,)
                   prompt_embeds:torch.Tensor, # $c_y$ of every class, (K,L,D)
                   n:int=8, reduction:str="mean", reps:int=4, generator:torch.Generator|None=None) -> float:
-    "ρ = ‖∇θ L_LD‖ / ‖∇θ CE‖ at λ_LD = 1 on one batch (L_LD on its first `n` images), averaged over `reps` draws of t, ε."
+    """ρ = ‖∇θ L_LD‖ / ‖∇θ CE‖ at λ_LD = 1 on one batch (L_LD on its first `n` images), averaged over `reps`
+    draws of t, ε."""
     dev = next(model.parameters()).device; model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     def gnorm(loss):
@@ -440,7 +449,8 @@ _LDMS = {}  # (name, device) -> LDM, loaded once per process (or Ray worker)
 
 def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSON)
            shared:tuple, ckpt:Path) -> dict: # (dataset, LDM name, device, progress); the job's checkpoint
-    "One grid job (a `Job.fn`): `train_df` on the job's sources, tested on its targets; synthetic snapshots saved beside."
+    """One grid job (a `Job.fn`): `train_df` on the job's sources, tested on its targets; synthetic snapshots
+    saved beside."""
     from dg_literate.toyldm import load_ldm
     ds, ldm_name, device, progress = shared
     key = (ldm_name, str(device))
@@ -455,7 +465,8 @@ def run_df_grid(ds, # a `DomainDataset`
                 jobs:list[tuple], # (method, sources, targets, seed) or (method, sources, targets, seed, overrides)
                 base:DFConfig, ldm_name:str, folder:Path|str, device=None, progress:bool=True,
                 launcher:str="local", address:str|None=None) -> list[dict]: # `run_jobs`: local, or Ray tasks
-    "Run every job with `train_df`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
+    """Run every job with `train_df`, each saved as JSON in `folder`; finished jobs are read back, a job in
+    progress resumes."""
     grid = []
     for method, sources, targets, seed, *over in jobs:
         over = over[0] if over else {}
@@ -529,8 +540,10 @@ def bench_domainfusion(ldm="toyldm", # an LDM from `load_ldm`, or its name
         ld_full_vs_ce=med["full"] / med["ce"],
     )
     print(
-        f"img2img: {img_s:.1f} images/s ({steps} steps x strength {strength}, guidance {guidance}); step time, batch {batch} with L_LD on {ld_batch}: "
-        f"CE {res['ce_step_ms']:.0f} ms, CE + L_LD (SDS) {res['ld_sds_step_ms']:.0f} ms = {res['ld_sds_vs_ce']:.2f}x, "
+        f"img2img: {img_s:.1f} images/s ({steps} steps x strength {strength}, guidance {guidance}); step "
+        f"time, batch {batch} with L_LD on {ld_batch}: "
+        f"CE {res['ce_step_ms']:.0f} ms, CE + L_LD (SDS) {res['ld_sds_step_ms']:.0f} ms = "
+        f"{res['ld_sds_vs_ce']:.2f}x, "
         f"CE + L_LD (full backward) {res['ld_full_step_ms']:.0f} ms = {res['ld_full_vs_ce']:.2f}x"
     )
     return res

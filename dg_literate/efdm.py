@@ -43,7 +43,8 @@ def _interp(q:torch.Tensor, xp:torch.Tensor, fp:torch.Tensor) -> torch.Tensor:
 
 def histogram_matching(x:torch.Tensor, # $x$, content (B,C,H,W)
                        y:torch.Tensor) -> torch.Tensor: # $y$, style (B,C,H',W'); returns (B,C,H,W)
-    "HM: $o=F_y^{-1}(F_x(x))$ with empirical CDFs (EFDM paper, Sec. 3.2); no gradient flows through the matching."
+    """HM: $o=F_y^{-1}(F_x(x))$ with empirical CDFs (EFDM paper, Sec. 3.2); no gradient flows through the
+    matching."""
     B, C = x.shape[:2]
     xv, yv = x.detach().flatten(2).double(), y.detach().flatten(2).double()          # (B,C,n), (B,C,m)
     xs, ys = xv.sort(-1).values, yv.sort(-1).values
@@ -63,7 +64,8 @@ def _sorted_like(ys:torch.Tensor, n:int) -> torch.Tensor:
 
 def efdm(x:torch.Tensor, # $x$, content (B,C,H,W)
          y:torch.Tensor) -> torch.Tensor: # $y$, style (B,C,H',W'); returns (B,C,H,W)
-    "EFDM: $o_{\\tau_i}=y_{\\kappa_i}$ with identity gradient to $x$, $x+y_{\\kappa(\\mathrm{rank}\\,x)}-\\mathrm{sg}(x)$ (Eq. 7)."
+    """EFDM: $o_{\\tau_i}=y_{\\kappa_i}$ with identity gradient to $x$,
+    $x+y_{\\kappa(\\mathrm{rank}\\,x)}-\\mathrm{sg}(x)$ (Eq. 7)."""
     if x.shape[:2] != y.shape[:2]:
         raise ValueError(
             f"efdm: x and y need the same batch and channel sizes, got {tuple(x.shape)} and {tuple(y.shape)}"
@@ -95,7 +97,8 @@ def mixstyle(x:torch.Tensor, # $x$, (B,C,H,W)
 def efdmix(x:torch.Tensor, # $x$, (B,C,H,W)
            lam:torch.Tensor, # $\lambda$, (B,1,1,1)
            perm:torch.Tensor) -> torch.Tensor: # $\pi$, (B,); returns (B,C,H,W)
-    "EFDMix: $o_{\\tau_i}=x_{\\tau_i}+(1-\\lambda)(x_{\\pi,\\kappa_i}-\\mathrm{sg}(x_{\\tau_i}))$ (EFDM paper, Eq. 9)."
+    """EFDMix: $o_{\\tau_i}=x_{\\tau_i}+(1-\\lambda)(x_{\\pi,\\kappa_i}-\\mathrm{sg}(x_{\\tau_i}))$ (EFDM
+    paper, Eq. 9)."""
     xv = x.flatten(2)                                                 # (B,C,n)
     vals, idx = xv.sort(-1)                                           # x_tau, tau
     partner = torch.empty_like(vals).scatter(-1, idx, vals[perm])     # x_{pi, kappa(rank x)}
@@ -138,12 +141,14 @@ class MixStyle(_StyleLayer):
 def hmmix(x:torch.Tensor, # $x$, (B,C,H,W)
           lam:torch.Tensor, # $\lambda$, (B,1,1,1)
           perm:torch.Tensor) -> torch.Tensor: # $\pi$, (B,); returns (B,C,H,W)
-    "The HM ablation of Eq. 9: $x+(1-\\lambda)(\\mathrm{HM}(x,x_\\pi)-\\mathrm{sg}(x))$, classical HM in place of EHM."
+    """The HM ablation of Eq. 9: $x+(1-\\lambda)(\\mathrm{HM}(x,x_\\pi)-\\mathrm{sg}(x))$, classical HM in
+    place of EHM."""
     return x + (1 - lam) * (histogram_matching(x, x[perm]) - x).detach()
 
 # %% ../nbs/10_efdm.ipynb #a145f530
 class HMMix(_StyleLayer):
-    "The sorting ablation: EFDMix's layer with classical histogram matching (ties share a value) instead of EHM."
+    """The sorting ablation: EFDMix's layer with classical histogram matching (ties share a value) instead of
+    EHM."""
     def mix_fn(self, x, lam, perm): return hmmix(x, lam, perm)
 
 # %% ../nbs/10_efdm.ipynb #c4bff571
@@ -174,7 +179,8 @@ class DGConfig(DGModelConfig):
     stages: tuple = ("layer1", "layer2", "layer3")
 
 def style_resnet(cfg:DGConfig, num_classes:int) -> nn.Module:
-    "A torchvision ResNet with the config's style layers, from scratch, a local ImageNet state_dict, or toynet."
+    """A torchvision ResNet with the config's style layers, from scratch, a local ImageNet state_dict, or
+    toynet."""
     from dg_literate.toynet import backbone
     model = backbone(cfg.arch, cfg.weights, num_classes)  # ImageNet-style: pretrained features, new head
     if cfg.method != "erm" and cfg.method not in STYLE_LAYERS:
@@ -188,7 +194,8 @@ def style_resnet(cfg:DGConfig, num_classes:int) -> nn.Module:
 
 # %% ../nbs/10_efdm.ipynb #f2c074ec
 class StyleMixHook(Hook):
-    "MixStyle, EFDMix (or the HM ablation) as a training hook: forward hooks pass each stage's output through the style layer."
+    """MixStyle, EFDMix (or the HM ablation) as a training hook: forward hooks pass each stage's output
+    through the style layer."""
     def __init__(
         self,
         method: str,
@@ -204,7 +211,8 @@ class StyleMixHook(Hook):
         self.stages, self.handles = tuple(stages), []
 
     def install(self, model:nn.Module) -> nn.Module:
-        "Register the forward hooks on `model`'s stages (idempotent); the layer mixes only while the model trains."
+        """Register the forward hooks on `model`'s stages (idempotent); the layer mixes only while the model
+        trains."""
         if self.handles: return model
         def fn(module, inp, out):
             self.layer.train(module.training); return self.layer(out)
@@ -216,7 +224,8 @@ class StyleMixHook(Hook):
 def train_dg(ds, # a `DomainDataset`
              sources:list[str], targets:list[str], cfg:DGConfig, device=None, progress:bool=True,
              ckpt:Path|str|None=None) -> dict: # checkpoint file: the run resumes from it
-    "Train `cfg.method` on `sources` with the shared loop; target accuracies (%) of the best source-val epoch, and the last's."
+    """Train `cfg.method` on `sources` with the shared loop; target accuracies (%) of the best source-val
+    epoch, and the last's."""
     from dg_literate.toynet import backbone
     data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
     set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
@@ -249,7 +258,8 @@ def run_dg_grid(ds, # a `DomainDataset`
                 base:DGConfig, folder:Path|str, progress:bool=True, device=None,
                 single:dict|None=None, # DGConfig fields for the single-source jobs (their own schedule)
                 launcher:str="local", address:str|None=None) -> list[dict]: # `run_jobs`: local, or Ray tasks
-    "Run every job with `train_dg`, each saved as JSON in `folder`; finished jobs are read back, a job in progress resumes."
+    """Run every job with `train_dg`, each saved as JSON in `folder`; finished jobs are read back, a job in
+    progress resumes."""
     grid = []
     for setting, method, sources, targets, seed in jobs:
         mix = base.mix if setting == "lodo" else "random"  # single source: no second domain to pair with
@@ -316,7 +326,8 @@ def vgg_encoder(weights:str="", # torchvision VGG-19 ImageNet state_dict file; "
 # %% ../nbs/10_efdm.ipynb #86812837
 def resnet_encoder(weights:str="toynet", # see `dg_literate.toynet.backbone`: "toynet" or a torchvision state_dict file
                    arch:str="resnet18", depth:int=3) -> nn.ModuleList:
-    "Frozen early stages of a pretrained ResNet as the style-transfer encoder: stem (/2), layer1 (/4), layer2 (/8), layer3 (/16)."
+    """Frozen early stages of a pretrained ResNet as the style-transfer encoder: stem (/2), layer1 (/4),
+    layer2 (/8), layer3 (/16)."""
     from dg_literate.toynet import backbone
     m = backbone(arch, weights)
     stages = [nn.Sequential(m.conv1, m.bn1, m.relu), nn.Sequential(m.maxpool, m.layer1), m.layer2, m.layer3][
@@ -354,7 +365,8 @@ def style_decoder(depth:int=3, channels=(64, 128, 256, 512), # the encoder's sta
 
 # %% ../nbs/10_efdm.ipynb #b7baaab9
 def vgg_decoder() -> nn.Sequential:
-    "The official AdaIN/EFDM decoder from relu4_1 (`net.py` L14-44): 9 reflection-padded 3x3 convolutions, nearest upsampling."
+    """The official AdaIN/EFDM decoder from relu4_1 (`net.py` L14-44): 9 reflection-padded 3x3 convolutions,
+    nearest upsampling."""
     conv = lambda i, o, relu=True: [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3)] + ([nn.ReLU()] if relu else [])
     up = [nn.Upsample(scale_factor=2, mode="nearest")]
     return nn.Sequential(
@@ -375,7 +387,8 @@ def vgg_decoder() -> nn.Sequential:
 # %% ../nbs/10_efdm.ipynb #7c1e3000
 def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0,
                           depth:int=0): # encoder stages (0: VGG's default, ResNet's 3)
-    "The frozen encoder ('toynet', a ResNet state_dict file, or 'vgg19' with `vgg_weights`) and an untrained decoder mirroring it."
+    """The frozen encoder ('toynet', a ResNet state_dict file, or 'vgg19' with `vgg_weights`) and an untrained
+    decoder mirroring it."""
     enc = (
         vgg_encoder(vgg_weights, depth, seed=seed)
         if encoder == "vgg19"
@@ -391,7 +404,8 @@ def style_encoder_decoder(encoder:str="toynet", vgg_weights:str="", seed:int=0,
 MATCH = {"adain": adain, "hm": histogram_matching, "efdm": efdm}
 
 def style_loss(method:str, a:torch.Tensor, b:torch.Tensor) -> torch.Tensor:
-    "The style loss that goes with each operator (official code): moments for AdaIN, distance to the HM/EHM target."
+    """The style loss that goes with each operator (official code): moments for AdaIN, distance to the HM/EHM
+    target."""
     if method == "adain":
         (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
         return F.mse_loss(ma, mb) + F.mse_loss(sa, sb)
@@ -446,7 +460,8 @@ def train_style_transfer(contents:torch.Tensor, styles:torch.Tensor, # uint8 (N,
 @torch.no_grad()
 def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efdm",
              alpha:float=1.0) -> torch.Tensor: # content-style trade-off: 0 keeps the content's features, 1 full style
-    "Stylize uint8 content images (B,3,S,S) with uint8 styles (B,3,S,S): $D(\\alpha t+(1-\\alpha)E(c))$; returns uint8."
+    """Stylize uint8 content images (B,3,S,S) with uint8 styles (B,3,S,S): $D(\\alpha t+(1-\\alpha)E(c))$;
+    returns uint8."""
     d = next(dec.parameters()).device
     fc = encode_all(enc, _imnorm(content.to(d)))[-1]
     t = MATCH[method](fc, encode_all(enc, _imnorm(style.to(d)))[-1])
@@ -457,7 +472,8 @@ def transfer(enc, dec, content:torch.Tensor, style:torch.Tensor, method:str="efd
 def interpolate_styles(
     enc, dec, content: torch.Tensor, style_a: torch.Tensor, style_b: torch.Tensor, lam: float
 ) -> torch.Tensor:
-    "EFDMix between two styles: $\\lambda\\,\\mathrm{EFDM}(x,y_a)+(1-\\lambda)\\,\\mathrm{EFDM}(x,y_b)$, decoded (uint8)."
+    """EFDMix between two styles: $\\lambda\\,\\mathrm{EFDM}(x,y_a)+(1-\\lambda)\\,\\mathrm{EFDM}(x,y_b)$,
+    decoded (uint8)."""
     d = next(dec.parameters()).device
     x = encode_all(enc, _imnorm(content.to(d)))[-1]
     ya, yb = encode_all(enc, _imnorm(style_a.to(d)))[-1], encode_all(enc, _imnorm(style_b.to(d)))[-1]
@@ -465,7 +481,8 @@ def interpolate_styles(
 
 # %% ../nbs/10_efdm.ipynb #6d161434
 def efdmix_gather(x:torch.Tensor, lam:torch.Tensor, perm:torch.Tensor) -> torch.Tensor:
-    "EFDMix as the official code writes it (sort, argsort of the indices, gather); same value and gradient as `efdmix`."
+    """EFDMix as the official code writes it (sort, argsort of the indices, gather); same value and gradient
+    as `efdmix`."""
     xv = x.flatten(2); vals, idx = xv.sort(-1)
     partner = vals[perm].gather(-1, idx.argsort(-1))
     lam = lam.view(-1, 1, 1)
@@ -474,7 +491,8 @@ def efdmix_gather(x:torch.Tensor, lam:torch.Tensor, perm:torch.Tensor) -> torch.
 # %% ../nbs/10_efdm.ipynb #80c62ac7
 def bench_efdm(batch:int=64, # batch size (ResNet-18 stage shapes at 224 px)
                repeats:int=3, devices=None) -> list[dict]:
-    "Forward+backward time of the style operators at ResNet-18 stage shapes, and of a whole ResNet-18 SGD step; ratios measured in one run."
+    """Forward+backward time of the style operators at ResNet-18 stage shapes, and of a whole ResNet-18 SGD
+    step; ratios measured in one run."""
     from dg_literate.core import in_test, tiny_run
     if tiny_run(): batch, repeats = 4, 1
     devices = devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))

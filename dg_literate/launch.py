@@ -23,7 +23,8 @@ class Job:
     check: Callable|None = None      # result -> None, raising if a finished result does not belong to cfg
 
 def job_key(name:str, cfg:dict) -> str:
-    "A result file's stem: `name` (made file-safe) and a hash of `cfg`, so another config never reads this result."
+    """A result file's stem: `name` (made file-safe) and a hash of `cfg`, so another config never reads this
+    result."""
     h = hashlib.md5(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{re.sub(r'[^A-Za-z0-9.+=-]+', '_', name)}-{h}"
 
@@ -32,7 +33,8 @@ def write_json_atomic(f:Path, obj:dict):
     tmp = f.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(json.dumps(obj)); tmp.replace(f)
 
 def write_result(folder:Path, key:str, r:dict):
-    "Save a job's result: its `tensors` (if any) to `<key>.pt`, then the rest to `<key>.json`, which marks it finished."
+    """Save a job's result: its `tensors` (if any) to `<key>.pt`, then the rest to `<key>.json`, which marks
+    it finished."""
     r = dict(r); tensors = r.pop("tensors", None)
     if tensors is not None:
         import torch
@@ -40,7 +42,8 @@ def write_result(folder:Path, key:str, r:dict):
     write_json_atomic(folder/f"{key}.json", r)
 
 def read_finished(folder:Path, job:Job) -> dict|None:
-    "The finished result of `job` in `folder` (its tensors restored), checked against its config; None if it has not run."
+    """The finished result of `job` in `folder` (its tensors restored), checked against its config; None if it
+    has not run."""
     f = Path(folder)/f"{job.key}.json"
     if not f.exists(): return None
     r = json.loads(f.read_text())
@@ -51,7 +54,8 @@ def read_finished(folder:Path, job:Job) -> dict|None:
     return r
 
 def compute(job:Job, shared:Any, folder:str) -> dict:
-    "Run one job wherever this is called (here, or in a Ray worker); its checkpoint is `<folder>/<key>.ckpt.pt`."
+    """Run one job wherever this is called (here, or in a Ray worker); its checkpoint is
+    `<folder>/<key>.ckpt.pt`."""
     return job.fn(job.cfg, shared, Path(folder)/f"{job.key}.ckpt.pt")
 
 # %% ../nbs/08_launch.ipynb #lnch0007
@@ -66,7 +70,8 @@ def run_jobs(jobs:list[Job], shared:Any=None, # data every job reads (e.g. a dat
              address:str|None=None, # Ray: a cluster address; None uses RAY_ADDRESS, else a local Ray
              num_gpus:float|None=None, # Ray: GPUs per job; None: 1 where CUDA is available, else 0
              retries:int=2, progress:bool=True, desc:str="jobs") -> list[dict]:
-    "Run every job not finished in `folder`, each result written atomically to `<key>.json`; all results in order."
+    """Run every job not finished in `folder`, each result written atomically to `<key>.json`; all results in
+    order."""
     if launcher not in LAUNCHERS: raise ValueError(f"unknown launcher {launcher!r}; one of {LAUNCHERS}")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     if len({j.key for j in jobs}) < len(jobs):
@@ -84,7 +89,9 @@ def run_jobs(jobs:list[Job], shared:Any=None, # data every job reads (e.g. a dat
 def _run_ray(todo, shared, folder, address, num_gpus, retries, progress, desc) -> dict:
     try: import ray
     except ImportError:
-        raise ImportError("launcher='ray' needs Ray: pip install -e '.[ray]' (or use launcher='local')") from None
+        raise ImportError(
+            "launcher='ray' needs Ray: pip install -e '.[ray]' (or use launcher='local')"
+        ) from None
     if not ray.is_initialized():
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
     if num_gpus is None:
@@ -102,7 +109,8 @@ def _run_ray(todo, shared, folder, address, num_gpus, retries, progress, desc) -
 
 # %% ../nbs/08_launch.ipynb #lnch0010
 def toy_job(cfg:dict, shared:Any, ckpt:Path) -> dict:
-    "A CPU-bound toy job: a seeded random walk of `cfg['n']` steps; fails once first if `cfg['fail_once']` names a marker file."
+    """A CPU-bound toy job: a seeded random walk of `cfg['n']` steps; fails once first if `cfg['fail_once']`
+    names a marker file."""
     import random
     if cfg.get("fail_once") and not Path(cfg["fail_once"]).exists():
         Path(cfg["fail_once"]).write_text("failed once"); raise RuntimeError("a planted failure")
@@ -129,13 +137,20 @@ def bench_launch(n_jobs:int=8, # jobs in the grid
     jobs = [Job(f"s{s}", toy_job, dict(seed=s, n=n)) for s in range(n_jobs)]
     res = dict(n_jobs=n_jobs, n=n, workers=workers)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        t0 = time.perf_counter(); run_jobs(jobs, 1.0, a, progress=False); res["local_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_jobs(jobs, 1.0, a, progress=False)
+        res["local_s"] = time.perf_counter() - t0
         ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
         try:
             # start the workers
             run_jobs([Job("warm", toy_job, dict(seed=0, n=10))], 1.0, b, launcher="ray", progress=False)
-            t0 = time.perf_counter(); run_jobs(jobs, 1.0, b, launcher="ray", progress=False); res["ray_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run_jobs(jobs, 1.0, b, launcher="ray", progress=False)
+            res["ray_s"] = time.perf_counter() - t0
         finally: ray.shutdown()
     res["speedup"] = res["local_s"] / res["ray_s"]
-    print(f"toy grid of {n_jobs} jobs: local {res['local_s']:.1f} s, Ray on {workers} CPUs {res['ray_s']:.1f} s -> {res['speedup']:.2f}x")
+    print(
+        f"toy grid of {n_jobs} jobs: local {res['local_s']:.1f} s, Ray on {workers} CPUs {res['ray_s']:.1f} "
+        f"s -> {res['speedup']:.2f}x"
+    )
     return res

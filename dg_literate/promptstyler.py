@@ -68,13 +68,15 @@ def prompt_loss(f_style:torch.Tensor, # $u_i$, (d,)
                 f_style_content:torch.Tensor, # $v_{i\cdot}$, (N,d)
                 f_content:torch.Tensor, # $c$, (N,d)
                 tau:float=1.0) -> tuple[torch.Tensor, torch.Tensor]: # ($\mathcal L_{style}$, $\mathcal L_{content}$)
-    "Eq. 4 of the paper, $\\mathcal L_{prompt}=\\mathcal L_{style}+\\mathcal L_{content}$, returned as its two terms."
+    """Eq. 4 of the paper, $\\mathcal L_{prompt}=\\mathcal L_{style}+\\mathcal L_{content}$, returned as its
+    two terms."""
     return style_diversity_loss(f_style, f_prev), content_consistency_loss(f_style_content, f_content, tau)
 
 # %% ../nbs/20_promptstyler.ipynb #61502672
 @contextmanager
 def frozen(model:nn.Module):
-    "Temporarily set `requires_grad=False` on every parameter of `model` (gradients then reach only injected vectors)."
+    """Temporarily set `requires_grad=False` on every parameter of `model` (gradients then reach only injected
+    vectors)."""
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters(): p.requires_grad_(False)
     try: yield model
@@ -97,7 +99,8 @@ def learn_style(model, # an open_clip CLIP, frozen
                 f_prev:torch.Tensor, # $u_{1..i-1}$, (i-1,d) features of the earlier styles
                 f_content:torch.Tensor, # $c$, (N,d)
                 cfg:PromptStylerConfig, batched:bool=True): # batched=False: the literal path, prompts one at a time, full context
-    "Optimize one style word vector $S_i$ for `cfg.iters` SGD steps on $\\mathcal L_{style}+\\mathcal L_{content}$; returns ($S_i$, losses (L,2))."
+    """Optimize one style word vector $S_i$ for `cfg.iters` SGD steps on $\\mathcal L_{style}+\\mathcal
+    L_{content}$; returns ($S_i$, losses (L,2))."""
     s = s0.clone().to(tokens.device).requires_grad_(True)
     opt = torch.optim.SGD([s], lr=cfg.lr, momentum=cfg.momentum)
     losses = []
@@ -141,7 +144,8 @@ def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and 
                         cfg:PromptStylerConfig=PromptStylerConfig(),
                         ckpt:Path|str|None=None, # a file: resumed (or extended to more styles) if it exists, written after every style
                         progress:bool=True) -> dict:
-    "Learn K style word vectors one after another (Sec. 3 of the paper). Returns styles (K,D), style features (K,d), losses (K,L,2)."
+    """Learn K style word vectors one after another (Sec. 3 of the paper). Returns styles (K,D), style
+    features (K,d), losses (K,L,2)."""
     dev = next(model.parameters()).device
     star = token_id(tokenizer, cfg.placeholder)
     tokens = tokenizer(style_prompts(classnames, cfg.placeholder)).to(dev)          # (1+N, 77)
@@ -167,7 +171,8 @@ def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and 
                 or not math.isclose(st["model"], fp, rel_tol=1e-9)
             ):
                 raise ValueError(
-                    f"{ckpt} was written with another config, class list or text encoder; delete it or pass another ckpt"
+                    f"{ckpt} was written with another config, class list or text encoder; delete it or pass "
+                    "another ckpt"
                 )
             # a longer run's prefix is a shorter run
             st = {k: (v[: cfg.n_styles] if torch.is_tensor(v) else v) for k, v in st.items()}
@@ -203,7 +208,8 @@ def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and 
 def style_content_features(model, tokenizer, classnames:list[str],
                            styles:torch.Tensor, # $S_1..S_K$, (K,D)
                            cfg:PromptStylerConfig=PromptStylerConfig()) -> tuple[torch.Tensor, torch.Tensor]:
-    "The K*N L2-normalized features $T(P_k^{style}\\circ P_n^{content})$ (K*N,d) and their class labels (K*N,)."
+    """The K*N L2-normalized features $T(P_k^{style}\\circ P_n^{content})$ (K*N,d) and their class labels
+    (K*N,)."""
     dev = next(model.parameters()).device
     star, N = token_id(tokenizer, cfg.placeholder), len(classnames)
     tokens = tokenizer(style_prompts(classnames, cfg.placeholder)[1:]).to(dev)      # (N,77)
@@ -216,7 +222,8 @@ def arcface_logits(f:torch.Tensor, # features, (B,d) (normalized inside)
                    y:torch.Tensor|None=None, # labels (B,); None at inference: no margin
                    scale:float=5.0, # $s_a$
                    margin:float=0.5) -> torch.Tensor: # $m_a$, additive angular margin (radians)
-    "ArcFace logits (Deng et al., CVPR 2019; PromptStyler Sec. 3.3): $s_a\\cos(\\theta_y+m_a)$ for the label, $s_a\\cos\\theta_j$ otherwise, (B,N)."
+    """ArcFace logits (Deng et al., CVPR 2019; PromptStyler Sec. 3.3): $s_a\\cos(\\theta_y+m_a)$ for the
+    label, $s_a\\cos\\theta_j$ otherwise, (B,N)."""
     cos = F.normalize(f, dim=-1) @ F.normalize(W, dim=-1).T                          # (B,N)
     if y is None or margin == 0: return scale * cos
     cy = cos.gather(1, y[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)                        # (B,1) cos(theta_y)
@@ -229,7 +236,8 @@ def arcface_logits(f:torch.Tensor, # features, (B,d) (normalized inside)
     return scale * cos.scatter(1, y[:, None], target)
 
 class ArcFaceHead(nn.Module):
-    "A bias-free linear classifier on normalized features; ArcFace logits in training, $s_a\\cos\\theta$ at inference."
+    """A bias-free linear classifier on normalized features; ArcFace logits in training, $s_a\\cos\\theta$ at
+    inference."""
     def __init__(self, dim:int, n_classes:int, scale:float=5.0, margin:float=0.5):
         super().__init__()
         self.weight, self.scale, self.margin = nn.Parameter(torch.randn(n_classes, dim) * 0.01), scale, margin
@@ -254,7 +262,8 @@ def train_classifier(feats:torch.Tensor, # style-content features, (K*N,d)
 
 # %% ../nbs/20_promptstyler.ipynb #122216a3
 class PromptStyler(nn.Module):
-    "Source-free DG classifier: image encoder -> L2 norm -> ArcFace head trained on synthesized style-content text features."
+    """Source-free DG classifier: image encoder -> L2 norm -> ArcFace head trained on synthesized
+    style-content text features."""
     def __init__(
         self,
         clip_model,
@@ -315,7 +324,8 @@ class PromptStyler(nn.Module):
 def promptstyler_job(job:dict, # classnames, seed and cfg (a PromptStylerConfig as JSON)
                      shared:tuple, # (clip, {domain: (image features (n,d), labels (n,))})
                      ckpt:Path) -> dict: # the style checkpoint (a job in progress resumes from it)
-    "One PromptStyler seed as a `run_jobs` job: fit, then accuracy (%) per domain; styles and head as `tensors`."
+    """One PromptStyler seed as a `run_jobs` job: fit, then accuracy (%) per domain; styles and head as
+    `tensors`."""
     clip, F_img = shared
     ps = PromptStyler.fit(
         clip.model,
@@ -358,7 +368,8 @@ def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (rand
                        iters:int=100, # L: one style's iterations
                        classnames:tuple=("dog", "elephant", "giraffe", "guitar", "horse", "house", "person"),
                        device=None) -> dict:
-    "Time one style's `iters` iterations, literal vs batched+truncated(+AMP); report the speed-up and the loss agreement."
+    """Time one style's `iters` iterations, literal vs batched+truncated(+AMP); report the speed-up and the
+    loss agreement."""
     import open_clip
     from dg_literate.core import default_device
     device = torch.device(device) if device else default_device()
@@ -367,16 +378,26 @@ def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (rand
     # the project's models
     if model_name in LOCAL_MODELS: c = load_clip(model_name, device=device); model, tok = c.model, c.tokenizer
     else:
-        model, tok = open_clip.create_model(model_name, device=device).eval(), open_clip.get_tokenizer(model_name)
+        model, tok = open_clip.create_model(model_name, device=device).eval(), open_clip.get_tokenizer(
+            model_name
+        )
     cfg = PromptStylerConfig(iters=iters)
     star = token_id(tok, cfg.placeholder); tokens = tok(style_prompts(list(classnames))).to(device)
     D = text_tower(model).token_embedding.weight.shape[1]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    res = dict(model=model_name, device=str(device), iters=iters, n_classes=len(classnames), threads=torch.get_num_threads())
+    res = dict(
+        model=model_name,
+        device=str(device),
+        iters=iters,
+        n_classes=len(classnames),
+        threads=torch.get_num_threads(),
+    )
     with frozen(model):
         with torch.no_grad():
             f_c = F.normalize(encode_text(model, tok(list(classnames)).to(device)).float(), dim=-1)
-        f_prev = F.normalize(torch.randn(3, f_c.shape[1], generator=torch.Generator().manual_seed(1)), dim=-1).to(device)
+        f_prev = F.normalize(
+            torch.randn(3, f_c.shape[1], generator=torch.Generator().manual_seed(1)), dim=-1
+        ).to(device)
         s0 = _init_style(cfg, 0, D)
         # warm-up
         learn_style(model, tokens, star, s0, f_prev, f_c, PromptStylerConfig(iters=2), batched=True)
@@ -388,7 +409,11 @@ def bench_promptstyler(model_name:str="ViT-B-16", # open_clip architecture (rand
     res["max_loss_diff"] = float((res.pop("literal_losses") - res.pop("ours_losses")).abs().max())
     res["tolerance"] = 5e-2 if (device.type == "cuda" and cfg.amp) else 1e-4  # bf16 autocast vs fp32 on CUDA
     res["losses_agree"] = res["max_loss_diff"] <= res["tolerance"]
-    print(f"PromptStyler, one style x {iters} iterations, {model_name} text tower, {len(classnames)} classes, {device}: "
-          f"literal {res['literal_s']:.1f} s, ours {res['ours_s']:.1f} s -> {res['speedup']:.1f}x faster; "
-          f"max |loss difference| {res['max_loss_diff']:.2e} ({'within' if res['losses_agree'] else 'OUTSIDE'} the tolerance {res['tolerance']:.0e})")
+    print(
+        f"PromptStyler, one style x {iters} iterations, {model_name} text tower, {len(classnames)} classes, "
+        f"{device}: "
+        f"literal {res['literal_s']:.1f} s, ours {res['ours_s']:.1f} s -> {res['speedup']:.1f}x faster; "
+        f"max |loss difference| {res['max_loss_diff']:.2e} ({'within' if res['losses_agree'] else 'OUTSIDE'} "
+        f"the tolerance {res['tolerance']:.0e})"
+    )
     return res

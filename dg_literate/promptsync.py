@@ -29,7 +29,8 @@ def vision_forward(visual, # open_clip VisionTransformer (model.visual)
                    prompts:list[torch.Tensor]|None=None, # $P_v^0..P_v^{J-1}$, each (n,D_v); None: plain CLIP
                    record:int=0, # record the token states of layers < record
                    at:str="output") -> tuple[torch.Tensor, list[torch.Tensor]]: # "output" or "input" of each block
-    "open_clip's ViT forward with MaPLe vision prompts; returns features (B,d) and token states (B,1+P+n,D_v) per layer."
+    """open_clip's ViT forward with MaPLe vision prompts; returns features (B,d) and token states
+    (B,1+P+n,D_v) per layer."""
     if getattr(visual, "attn_pool", None) is not None:
         raise NotImplementedError("attention-pooled vision towers are not supported")
     if at not in ("output", "input"): raise ValueError(f"at={at!r}: 'output' or 'input'")
@@ -52,7 +53,8 @@ def vision_forward(visual, # open_clip VisionTransformer (model.visual)
     return (pooled @ visual.proj if visual.proj is not None else pooled), rec
 
 def vision_tokens(rec:list[torch.Tensor]) -> dict: # per layer (B,1+P+n,D_v) -> {"tokens": [(B,D_v)], "cls": [(B,D_v)]}
-    "PromptSync's two vision summaries per layer: the mean over patch and prompt tokens $z^m$, and the [CLS] token $z^m_{cls}$."
+    """PromptSync's two vision summaries per layer: the mean over patch and prompt tokens $z^m$, and the [CLS]
+    token $z^m_{cls}$."""
     return dict(tokens=[x[:, 1:].mean(1) for x in rec], cls=[x[:, 0] for x in rec])
 
 # %% ../nbs/40_promptsync.ipynb #d4248e7c
@@ -61,7 +63,8 @@ def text_forward(model, # open_clip CLIP (causal text tower, argmax/eos pooling)
                  ctx:torch.Tensor|None=None, # $P_t^0$, (n,D_t): replaces the embeddings at positions 1..n
                  deep:list[torch.Tensor]|None=None, # $P_t^1..P_t^{J-1}$, each (n,D_t)
                  record:int=0) -> tuple[torch.Tensor, list[torch.Tensor]]: # features (Q,d), and $u^m$ (Q,D_t) per layer < record
-    "open_clip's text forward with MaPLe text prompts (context truncated); returns features and per-layer token means."
+    """open_clip's text forward with MaPLe text prompts (context truncated); returns features and per-layer
+    token means."""
     tw = text_tower(model)
     if tw.pool_type not in ("argmax", "eos") or tw.attn_mask is None:
         raise NotImplementedError("expects a causal text tower with EOT pooling")
@@ -125,7 +128,8 @@ class MultimodalPrompts(nn.Module):
     def class_tokens(self, classnames:list[str]) -> torch.Tensor:
         return self.tokenizer([f"{self.ctx_init} {c}." for c in classnames])
     def encode(self, model, images:torch.Tensor, class_tokens:torch.Tensor, record:int=0):
-        "Prompted (image features (B,d), class features (C,d), {'vision': [(B,T,D_v)], 'text': [u^m]}), features L2-normalized."
+        """Prompted (image features (B,d), class features (C,d), {'vision': [(B,T,D_v)], 'text': [u^m]}),
+        features L2-normalized."""
         fi, zv = vision_forward(model.visual, images, self.vision_prompts(), record)
         ft, ut = text_forward(model, class_tokens.to(images.device), self.ctx, list(self.deep), record)
         return F.normalize(fi.float(), dim=-1), F.normalize(ft.float(), dim=-1), dict(vision=zv, text=ut)
@@ -147,7 +151,8 @@ def avg_entropy(logits:torch.Tensor) -> torch.Tensor: # (n,C) logits of the conf
 
 # %% ../nbs/40_promptsync.ipynb #1b365d39
 def _augmix_ops(size:int):
-    "TPT's AugMix operations (no colour ops that could overlap the test corruptions), each f(img, level in (0, 1])."
+    """TPT's AugMix operations (no colour ops that could overlap the test corruptions), each f(img, level in
+    (0, 1])."""
     from PIL import Image, ImageOps
     sgn = lambda r: 1 if r.random() < 0.5 else -1
     aff = lambda im, m: im.transform(im.size, Image.AFFINE, m, resample=Image.BILINEAR)
@@ -164,7 +169,8 @@ def _augmix_ops(size:int):
     ]
 
 def augmix(crop, preprocess, rng:random.Random, severity:int=1) -> torch.Tensor: # PIL crop -> (3,H,W)
-    "TPT's `augmix`: three chains of 1-3 AugMix operations mixed with Dirichlet weights, blended with the crop by Beta(1,1)."
+    """TPT's `augmix`: three chains of 1-3 AugMix operations mixed with Dirichlet weights, blended with the
+    crop by Beta(1,1)."""
     ops, x = _augmix_ops(crop.size[0]), preprocess(crop)
     w, m = np.random.default_rng(rng.getrandbits(32)).dirichlet([1.0] * 3), rng.betavariate(1, 1)
     mix = torch.zeros_like(x)
@@ -197,30 +203,43 @@ def make_views(image, # one raw test image (PIL)
 
 # %% ../nbs/40_promptsync.ipynb #e8de958e
 LEXNAMES = (
-    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body noun.cognition "
-    "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object noun.person "
-    "noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
-    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition verb.consumption "
-    "verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative "
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
+    "noun.cognition "
+    "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object "
+    "noun.person "
+    "noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape "
+    "noun.state "
+    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition "
+    "verb.consumption "
+    "verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession verb.social "
+    "verb.stative "
     "verb.weather adj.ppl"
 ).split()  # WordNet's lexicographer files, numbered as in lexnames(5WN)
 
 @lru_cache(maxsize=None)
 def wordnet(folder:str|None=None): # WordNet 3.0 database files; default $DG_LITERATE_WORDNET or /usr/share/wordnet
-    "nltk's WordNet 3.0 reader over a database folder such as Debian's `wordnet-base`; None, with a warning, where absent."
+    """nltk's WordNet 3.0 reader over a database folder such as Debian's `wordnet-base`; None, with a warning,
+    where absent."""
     from dg_literate.core import cache_dir
     src = Path(folder or os.environ.get("DG_LITERATE_WORDNET", "/usr/share/wordnet"))
     try: import nltk; from nltk.corpus.reader.wordnet import WordNetCorpusReader
     except ImportError: src = None
     if src is None or not (src/"data.noun").exists():
-        warnings.warn("WordNet not found (install `nltk` and Debian's `wordnet-base`, or set DG_LITERATE_WORDNET): "
-                      "the text prototypes use the plain prompt only"); return None
+        warnings.warn(
+            "WordNet not found (install `nltk` and Debian's `wordnet-base`, or set DG_LITERATE_WORDNET): "
+            "the text prototypes use the plain prompt only"
+        )
+        return None
     # nltk reads only inside its data path, and needs `lexnames`, which Debian omits
     dest = cache_dir("wordnet")
     if not (dest/"lexnames").exists():
         for f in src.glob("*.*"): shutil.copy(f, dest/f.name)
-        (dest/"lexnames").write_text("".join(f"{i:02d}\t{n}\t{ {'noun': 1, 'verb': 2, 'adj': 3, 'adv': 4}[n.split('.')[0]] }\n"
-                                             for i, n in enumerate(LEXNAMES)))
+        (dest / "lexnames").write_text(
+            "".join(
+                f"{i:02d}\t{n}\t{ {'noun': 1, 'verb': 2, 'adj': 3, 'adv': 4}[n.split('.')[0]] }\n"
+                for i, n in enumerate(LEXNAMES)
+            )
+        )
     if str(dest) not in nltk.data.path: nltk.data.path.append(str(dest))
     class WordNet30(WordNetCorpusReader):
         def map_wn(self, version="wordnet"): return None      # these files are WordNet 3.0: nothing to map
@@ -234,7 +253,8 @@ def class_prompts(classnames:list[str], # the C class names
                   ctx_init:str="a photo of a", # MaPLe's template words (the learnable context replaces the first n)
                   wn=None, # a WordNet reader (`wordnet()`), or None: the plain prompt only
                   max_per_class:int=8) -> list[list[str]]: # per class: the plain prompt first, then augmentations
-    "Each class's prompts: the plain one, then WordNet synonyms, meronyms and antonyms of its first noun sense."
+    """Each class's prompts: the plain one, then WordNet synonyms, meronyms and antonyms of its first noun
+    sense."""
     out = []
     for c in classnames:
         ps = [f"{ctx_init} {c}."]
@@ -258,7 +278,8 @@ class ProxySource(NamedTuple):
 def proxy_source(images:list, labels:torch.Tensor, # S raw source shots (PIL) and their (S,) labels
                  preprocess, tokenizer, prompts:list[list[str]], # the model's preprocess and tokenizer; `class_prompts(...)`
                  n_views:int=4, scale:tuple=(0.08, 1.0), seed:int=0) -> ProxySource:
-    "The labelled proxy source: V views per shot (the first the shot itself) and every class's augmented prompts."
+    """The labelled proxy source: V views per shot (the first the shot itself) and every class's augmented
+    prompts."""
     views = torch.cat(
         [make_views(im, preprocess, n_views, scale, seed=seed * 100_003 + i) for i, im in enumerate(images)]
     )
@@ -284,7 +305,8 @@ def _class_mean(x:torch.Tensor, y:torch.Tensor, C:int) -> torch.Tensor: # (n,D),
 def class_prototypes(model, prompts:MultimodalPrompts, # the frozen model and the starting prompts $\theta_0$
                      source:ProxySource, C:int, # the proxy source; the number of classes
                      batch_size:int=64) -> Prototypes:
-    "Offline per-class, per-layer prototypes of both branches from the proxy source's views and augmented prompts."
+    """Offline per-class, per-layer prototypes of both branches from the proxy source's views and augmented
+    prompts."""
     dev, J = source.views.device, prompts.depth
     tok, cls = [], []
     for s in range(0, len(source.views), batch_size):
@@ -310,7 +332,8 @@ def prototype_alignment_loss(p_x:list[torch.Tensor], # $p_x^m$ per layer: (D,) o
                              protos:list[torch.Tensor], # class prototypes per layer, (C,D)
                              p_bar:torch.Tensor, # $\bar p$, (C,) class weights (detached inside)
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # ($\mathcal L_A$, amplitude, angle), the last two (J,C)
-    "$\\mathcal L_A$ of one branch: probability-weighted amplitude and angle distances to the class prototypes."
+    """$\\mathcal L_A$ of one branch: probability-weighted amplitude and angle distances to the class
+    prototypes."""
     # (J,C)
     amp = torch.stack([torch.log1p(((p.expand_as(v) - v) ** 2).mean(1)) for p, v in zip(p_x, protos)])
     # (J,C)
@@ -322,7 +345,8 @@ def prototype_discrimination_loss(z:torch.Tensor, # views $z_i$, (n,D) of one la
                                   y:torch.Tensor, # their classes, (n,)
                                   h:torch.Tensor, # prototypes $h_c$, (C,D)
                                   tau:float=0.1) -> torch.Tensor: # scalar, mean over the classes present in y
-    "$\\mathcal L_D$ for one layer and branch: views pulled to their prototype, prototypes and other classes pushed apart."
+    """$\\mathcal L_D$ for one layer and branch: views pulled to their prototype, prototypes and other classes
+    pushed apart."""
     zn, hn = F.normalize(z.float(), dim=-1), F.normalize(h.float(), dim=-1)
     e_zh, e_hh = torch.exp(zn @ hn.T / tau), torch.exp(hn @ hn.T / tau)          # (n,C), (C,C)
     Y = F.one_hot(y, len(h)).float()                                             # (n,C)
@@ -344,7 +368,8 @@ def draw_source_batch(source:ProxySource, b:int, # batch index: the same index i
 
 def source_discrimination_loss(model, prompts:MultimodalPrompts, source:ProxySource, protos:Prototypes,
                                b:int, batch_size:int=32, tau:float=0.1, seed:int=0) -> torch.Tensor:
-    "$\\mathcal L_D$ on source batch `b` at the current prompts: vision tokens, vision [CLS] and text, mean over layers."
+    """$\\mathcal L_D$ on source batch `b` at the current prompts: vision tokens, vision [CLS] and text, mean
+    over layers."""
     J = len(protos.vision)
     x, y = draw_source_batch(source, b, batch_size, seed)
     dev = protos.vision[0].device
@@ -361,7 +386,8 @@ def source_discrimination_loss(model, prompts:MultimodalPrompts, source:ProxySou
 def promptalign_loss(x:list[torch.Tensor], # block-input token states of the confident views per aligned layer, (k,T,D_v)
                      mu_hat:list[torch.Tensor], var_hat:list[torch.Tensor], # offline source statistics per layer, (T,D_v)
                      weight:float=100 / 3) -> torch.Tensor: # DISTR_LOSS_W / (ALIGN_LAYER_TO - ALIGN_LAYER_FROM)
-    "PromptAlign's distribution loss: L1 of per-token means and variances to the source's, summed over layers."
+    """PromptAlign's distribution loss: L1 of per-token means and variances to the source's, summed over
+    layers."""
     loss = 0.0
     for xl, m_, v_ in zip(x, mu_hat, var_hat):
         mu = xl.float().mean(0); var = ((xl.float() - mu) ** 2).mean(0)        # (T,D_v), biased as the code
@@ -371,7 +397,8 @@ def promptalign_loss(x:list[torch.Tensor], # block-input token states of the con
 @torch.no_grad()
 def source_token_stats(model, prompts:MultimodalPrompts, images:torch.Tensor, # (S,3,H,W) preprocessed source images
                        layers:tuple=(0, 1), batch_size:int=64) -> tuple[list, list]: # per layer (T,D_v) means, variances
-    "PromptAlign's offline source statistics at the block inputs, with the prompts in place: means, then variances (two passes)."
+    """PromptAlign's offline source statistics at the block inputs, with the prompts in place: means, then
+    variances (two passes)."""
     J, L = max(layers) + 1, len(model.visual.transformer.resblocks)
     if J > L:
         raise ValueError(f"PromptAlign layers {tuple(layers)}: the vision tower has {L} blocks (0..{L - 1})")
@@ -428,7 +455,8 @@ def _reset_after(prompts, fn):
 def tpt_adapt(model, prompts:MultimodalPrompts, # frozen open_clip model; prompts tuned at test time and reset
               class_tokens:torch.Tensor, views:torch.Tensor, # (C,L); (N,3,H,W) the test image's views, the original first
               cfg:TTAConfig=TTAConfig()) -> torch.Tensor: # logits (C,) of the original image after adaptation
-    "TPT on the given prompts: entropy of the confident views' mean prediction, a step each iteration; predict, reset."
+    """TPT on the given prompts: entropy of the confident views' mean prediction, a step each iteration;
+    predict, reset."""
     def run():
         opt = torch.optim.AdamW(prompts.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         idx = confident(model, prompts, views, class_tokens, cfg.top)  # chosen once, at the first step (TPT)
@@ -441,7 +469,8 @@ def tpt_adapt(model, prompts:MultimodalPrompts, # frozen open_clip model; prompt
 def promptalign_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor, views:torch.Tensor,
                       stats:tuple, # `source_token_stats(...)` for cfg.pa_layers
                       cfg:TTAConfig=TTAConfig(lr=4e-2)) -> torch.Tensor: # logits (C,)
-    "PromptAlign: TPT's entropy plus the L1 alignment of the confident views' token statistics to the source's; predict, reset."
+    """PromptAlign: TPT's entropy plus the L1 alignment of the confident views' token statistics to the
+    source's; predict, reset."""
     def run():
         opt = torch.optim.AdamW(prompts.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         idx = confident(model, prompts, views, class_tokens, cfg.top)
@@ -466,7 +495,8 @@ def promptalign_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tenso
 # %% ../nbs/40_promptsync.ipynb #fdf8395c
 def meta_train_grad(model, prompts:MultimodalPrompts, source:ProxySource, protos:Prototypes, b:int,
                     cfg:TTAConfig, cache:dict|None=None) -> tuple[list, float]: # g_D per parameter, L_D (nan if cached)
-    "$g_D=\\nabla_\\theta\\mathcal L_D(\\theta; b)$ on source batch b; with `cache`, computed once per batch and reused."
+    """$g_D=\\nabla_\\theta\\mathcal L_D(\\theta; b)$ on source batch b; with `cache`, computed once per batch
+    and reused."""
     if cache is not None and b in cache: return cache[b], float("nan")
     params = [p for p in prompts.parameters() if p.requires_grad]
     l_d = source_discrimination_loss(model, prompts, source, protos, b, cfg.source_batch, cfg.tau, cfg.seed)
@@ -509,7 +539,8 @@ def promptsync_adapt(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor
                      i:int=0, # the test image's index: it picks the source batches
                      cfg:TTAConfig=TTAConfig(),
                      cache:dict|None=None) -> tuple[torch.Tensor, dict]: # PromptSync*: a dict kept across test images
-    "PromptSync: meta-train L_D on the source, meta-test L_ent + L_A at the provisional prompts; averaged gradients accumulated over steps, one update."
+    """PromptSync: meta-train L_D on the source, meta-test L_ent + L_A at the provisional prompts; averaged
+    gradients accumulated over steps, one update."""
     params = [p for p in prompts.parameters() if p.requires_grad]
     log = dict(disc=float("nan"), reused=False)
     def run():
@@ -561,7 +592,8 @@ class MaPLeConfig:
     seed: int = 0
 
 def maple_lr_at(cfg:MaPLeConfig, epoch:int) -> float:
-    "The learning rate of `epoch`: constant warm-up, then cosine annealing over `epochs` stepped per epoch (Dassl)."
+    """The learning rate of `epoch`: constant warm-up, then cosine annealing over `epochs` stepped per epoch
+    (Dassl)."""
     if epoch < cfg.warmup_epochs: return cfg.warmup_lr
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / cfg.epochs))
 
@@ -595,7 +627,8 @@ def train_maple(model, prompts:MultimodalPrompts, class_tokens:torch.Tensor,
 def bench_promptsync(model_name:str="toyclip-vit", # a project-built ViT model, or an open_clip architecture (random init)
                      n_images:int=8, n_views:int=64, depth:int=3, reuse_every:int=16, pa_layers:tuple=(0, 1),
                      source_batch:int=32, device=None) -> dict:
-    "Per-image latency (ms) of TPT, PromptAlign, PromptSync and PromptSync* on the same images, and their ratios to TPT."
+    """Per-image latency (ms) of TPT, PromptAlign, PromptSync and PromptSync* on the same images, and their
+    ratios to TPT."""
     from dg_literate.clip import LOCAL_MODELS, load_clip
     from dg_literate.core import default_device
     from PIL import Image
@@ -651,8 +684,10 @@ def bench_promptsync(model_name:str="toyclip-vit", # a project-built ViT model, 
         res[f"{name}_over_TPT"] = res[f"{name}_ms"] / res["TPT_ms"]
     print(
         f"test-time adaptation, {model_name}, {n_views} views, {device}: TPT {res['TPT_ms']:.0f} ms/image, "
-        f"PromptAlign {res['PromptAlign_ms']:.0f} ({res['PromptAlign_over_TPT']:.2f}x), PromptSync {res['PromptSync_ms']:.0f} "
-        f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* (k={reuse_every}) {res['PromptSync*_ms']:.0f} "
+        f"PromptAlign {res['PromptAlign_ms']:.0f} ({res['PromptAlign_over_TPT']:.2f}x), PromptSync "
+        f"{res['PromptSync_ms']:.0f} "
+        f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* (k={reuse_every}) "
+        f"{res['PromptSync*_ms']:.0f} "
         f"({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)"
     )
     return res
@@ -678,7 +713,8 @@ class TTASetup:
     augmix: bool = False             # AugMix on the views
 
 def tta_method(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig) -> tuple[str, bool]:
-    "`method`'s (adaptation, on the MaPLe prompts?); refuses unknown methods and seeds, and PromptSync* without reuse."
+    """`method`'s (adaptation, on the MaPLe prompts?); refuses unknown methods and seeds, and PromptSync*
+    without reuse."""
     if method not in TTA_METHODS: raise ValueError(f"unknown method {method!r}: one of {list(TTA_METHODS)}")
     if (method == "PromptSync*") != (cfg.reuse_every > 0):
         raise ValueError(
@@ -693,7 +729,8 @@ def adapt_logits(s:TTASetup, method:str, # a key of `TTA_METHODS`
                  seed:int|None, # the MaPLe seed (methods on the MaPLe prompts)
                  views:torch.Tensor, i:int, # (N,3,H,W) test image i's views, the original first
                  cfg:TTAConfig, cache:dict|None=None) -> torch.Tensor: # PromptSync*'s cache, kept across images
-    "Test image i's logits (C,) under `method`: no adaptation, TPT, PromptAlign or PromptSync(*); prompts reset after."
+    """Test image i's logits (C,) under `method`: no adaptation, TPT, PromptAlign or PromptSync(*); prompts
+    reset after."""
     adapt, on_maple = tta_method(s, method, seed, cfg)
     p, protos, stats = s.maple[seed] if on_maple else (s.coop, None, None)
     m, ct = s.model, s.class_tokens
@@ -705,7 +742,8 @@ def adapt_logits(s:TTASetup, method:str, # a key of `TTA_METHODS`
 # %% ../nbs/40_promptsync.ipynb #shard004
 def tta_chunk_job(job:dict, # method, seed, domain, start, stop, n_views, first, cfg (a TTAConfig as JSON)
                   s:TTASetup, ckpt:Path) -> dict: # the shared setup; a checkpoint path (unused: a chunk is short)
-    "One job of `run_tta`: the predictions for test images [start, stop) of one domain, and the seconds they took."
+    """One job of `run_tta`: the predictions for test images [start, stop) of one domain, and the seconds they
+    took."""
     cfg = TTAConfig(**(job["cfg"] | dict(pa_layers=tuple(job["cfg"]["pa_layers"]))))
     dev = s.class_tokens.device
     ims, sub, cache, preds, t = s.images[job["domain"]], torch.tensor(s.classes[job["domain"]]), {}, [], 0.0
@@ -723,7 +761,8 @@ def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|st
             chunk:int=64, # test images per job (a multiple of cfg.reuse_every)
             launcher:str="local", address:str|None=None, # `run_jobs`: local, or Ray tasks
             progress:bool=True) -> tuple[dict, float]: # domain -> predictions; seconds over all images
-    "`method`'s predictions on every target domain's test images, one `run_jobs` job per chunk of `chunk` images."
+    """`method`'s predictions on every target domain's test images, one `run_jobs` job per chunk of `chunk`
+    images."""
     import json
     from dg_literate.launch import Job, job_key, run_jobs
     tta_method(s, method, seed, cfg)  # refuse a bad method before any job

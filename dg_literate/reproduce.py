@@ -81,7 +81,8 @@ def discover(nbs:Path|str|None=None) -> dict[str, Paper]:
 
 # %% ../nbs/90_reproduce.ipynb #ecc98d6d
 def notebook_parameters(nb_path:Path|str) -> dict:
-    "The notebook's papermill parameters: {name: {inferred_type_name, default, help}}; refuses lines papermill cannot parse."
+    """The notebook's papermill parameters: {name: {inferred_type_name, default, help}}; refuses lines
+    papermill cannot parse."""
     import papermill as pm, nbformat
     params = pm.inspect_notebook(str(nb_path))
     cell = next(
@@ -119,7 +120,8 @@ def check_types(params:dict, # name -> value
         if t not in _TYPES: continue
         if not isinstance(v, _TYPES[t]) or (isinstance(v, bool) and t in ("int", "float")):
             bad.append(
-                f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from {(source or {}).get(k, 'the parameters')}"
+                f"{k}: expected {t}, got {v!r} ({type(v).__name__}) from "
+                f"{(source or {}).get(k, 'the parameters')}"
             )
     if bad: raise TypeError("parameter value(s) of the wrong type, nothing was run:\n  " + "\n  ".join(bad))
 
@@ -134,7 +136,8 @@ class RunFailed(RuntimeError):
 # %% ../nbs/90_reproduce.ipynb #e07822da
 def without_test_cells(nb:Path|str, # a paper notebook
                        out:Path|str) -> Path: # where the copy goes
-    "A copy of `nb` whose `#| pytest <name>` cells are stubs: `make test` runs them (nbdev_test, pytest); a reproduction need not."
+    """A copy of `nb` whose `#| pytest <name>` cells are stubs: `make test` runs them (nbdev_test, pytest); a
+    reproduction need not."""
     import nbformat
     book = nbformat.read(str(nb), 4)
     for c in book.cells:
@@ -155,14 +158,19 @@ def run_paper(key:str, # registered paper key
     "Execute one paper notebook with papermill into `runs/<notebook>/<tag>/`; returns the run folder."
     import papermill as pm
     if smoke and dry_run:
-        raise ValueError("--smoke and --dry-run exclude each other: a dry run keeps the file's models, a smoke run swaps in tiny ones")
+        raise ValueError(
+            "--smoke and --dry-run exclude each other: a dry run keeps the file's models, a smoke run swaps "
+            "in tiny ones"
+        )
     if key not in PAPERS: raise KeyError(f"unknown paper {key!r}; registered: {sorted(PAPERS)}")
     paper, nbs = PAPERS[key], nbs_dir(nbs)
     nb = nbs/paper.notebook
     pf = Path(params_file or paper.params)
     pf = pf if pf.is_file() else nbs/pf
     if not pf.is_file():
-        raise FileNotFoundError(f"parameter file {params_file or paper.params} not found (looked in . and {nbs})")
+        raise FileNotFoundError(
+            f"parameter file {params_file or paper.params} not found (looked in . and {nbs})"
+        )
     params = yaml.safe_load(pf.read_text()) or {}
     overrides = overrides or {}
     source = {k: pf.name for k in params} | {k: "-p" for k in overrides}
@@ -183,12 +191,29 @@ def run_paper(key:str, # registered paper key
     if dry_run and out.exists(): shutil.rmtree(out)  # a dry run starts clean: no job results of an older code
     out.mkdir(parents=True, exist_ok=True)
     if force: (out/"metrics.json").unlink(missing_ok=True)
-    (out/"params.json").write_text(json.dumps(dict(paper=key, notebook=paper.notebook, params_file=str(pf), params=params,
-                                                   smoke=smoke, dry_run=dry_run), indent=1))
-    env = {"DG_LITERATE_RUN_DIR": str(out.resolve()), "IN_TEST": "1" if smoke else None,
-           "DG_LITERATE_DRY_RUN": "1" if dry_run else None, "DG_LITERATE_USER_PARAMS": json.dumps(sorted(overrides)) if dry_run else None,
-           "DG_LITERATE_PUBLISH": "1" if pf.resolve() == (nbs/paper.params).resolve() and not overrides else "0",   # figures/: defaults only
-           "HF_HUB_OFFLINE": "1" if dry_run else os.environ.get("HF_HUB_OFFLINE")}
+    (out / "params.json").write_text(
+        json.dumps(
+            dict(
+                paper=key,
+                notebook=paper.notebook,
+                params_file=str(pf),
+                params=params,
+                smoke=smoke,
+                dry_run=dry_run,
+            ),
+            indent=1,
+        )
+    )
+    env = {
+        "DG_LITERATE_RUN_DIR": str(out.resolve()),
+        "IN_TEST": "1" if smoke else None,
+        "DG_LITERATE_DRY_RUN": "1" if dry_run else None,
+        "DG_LITERATE_USER_PARAMS": json.dumps(sorted(overrides)) if dry_run else None,
+        "DG_LITERATE_PUBLISH": (
+            "1" if pf.resolve() == (nbs / paper.params).resolve() and not overrides else "0"
+        ),  # figures/: defaults only
+        "HF_HUB_OFFLINE": "1" if dry_run else os.environ.get("HF_HUB_OFFLINE"),
+    }
     saved = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         if v is None: os.environ.pop(k, None)
@@ -197,12 +222,31 @@ def run_paper(key:str, # registered paper key
     t0 = time.time()
     src = nb if tests else without_test_cells(nb, out/".input.ipynb")
     try:
-        pm.execute_notebook(str(src), str(out/paper.notebook), parameters=params, cwd=str(nbs), kernel_name="python3",
-                            progress_bar=progress, request_save_on_cell_execute=True)
+        pm.execute_notebook(
+            str(src),
+            str(out / paper.notebook),
+            parameters=params,
+            cwd=str(nbs),
+            kernel_name="python3",
+            progress_bar=progress,
+            request_save_on_cell_execute=True,
+        )
     except pm.PapermillExecutionError as e:
         where = f"cell {e.cell_index} (In [{e.exec_count}]: {_first_line(e.source)!r})"
-        status.write_text(json.dumps({"status": "failed", "cell": e.cell_index, "error": f"{e.ename}: {e.evalue}", "seconds": time.time() - t0}))
-        raise RunFailed(f"{key}: {paper.notebook} failed in {where}: {e.ename}: {e.evalue}\n  executed notebook: {out/paper.notebook}") from None
+        status.write_text(
+            json.dumps(
+                {
+                    "status": "failed",
+                    "cell": e.cell_index,
+                    "error": f"{e.ename}: {e.evalue}",
+                    "seconds": time.time() - t0,
+                }
+            )
+        )
+        raise RunFailed(
+            f"{key}: {paper.notebook} failed in {where}: {e.ename}: {e.evalue}\n  executed notebook: "
+            f"{out/paper.notebook}"
+        ) from None
     finally:
         (out/".input.ipynb").unlink(missing_ok=True)
         for k, v in saved.items():
@@ -219,7 +263,8 @@ def _datasets(run:Path) -> list[str]:
 
 # %% ../nbs/90_reproduce.ipynb #edef7ddc
 def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path]:
-    "The paper's finished run folders whose name matches a pattern of `tags` (default: all but smoke and dry runs)."
+    """The paper's finished run folders whose name matches a pattern of `tags` (default: all but smoke and dry
+    runs)."""
     folder, out = runs/Path(paper.notebook).stem, []
     for d in sorted(folder.iterdir()) if folder.is_dir() else []:
         st = d/"status.json"
@@ -230,7 +275,8 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
 
 # %% ../nbs/90_reproduce.ipynb #d7348e92
 def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dict]:
-    "Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every selected run."
+    """Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every
+    selected run."""
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
     for key, p in PAPERS.items():
         sel = finished_runs(runs, p, tags)
@@ -273,7 +319,9 @@ def write_results(rows:list[dict], runs:Path|str) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     md += [
-        f"| {r['paper']} | {r['run']} | {r['dataset']} | {r['claim']} | {_fmt(r['ours'], ' - ' in r['metric'])} | {_fmt(r['paper_value'], ' - ' in r['metric'])} | {r['unit']} | {r['setting']} |"
+        f"| {r['paper']} | {r['run']} | {r['dataset']} | {r['claim']} | "
+        f"{_fmt(r['ours'], ' - ' in r['metric'])} | {_fmt(r['paper_value'], ' - ' in r['metric'])} | "
+        f"{r['unit']} | {r['setting']} |"
         for r in rows
     ]
     text = "\n".join(md) + "\n"
@@ -318,7 +366,8 @@ SIDE_BY_SIDE = {  # table -> (its target domains, [(paper, row name, metric key 
 }
 
 def side_by_side(runs:Path|str) -> dict:
-    "Per SIDE_BY_SIDE table, a DataFrame (rows x its domains + avg) from the papers' finished default runs; NaN where not run."
+    """Per SIDE_BY_SIDE table, a DataFrame (rows x its domains + avg) from the papers' finished default runs;
+    NaN where not run."""
     import pandas as pd
     runs, out = Path(runs), {}
     def default_metrics(p):  # the paper's finished default run, or {}
@@ -336,7 +385,8 @@ def side_by_side(runs:Path|str) -> dict:
 
 # %% ../nbs/90_reproduce.ipynb #sbs00003
 def side_by_side_figure(tables:dict, path:Path|str):
-    "One panel per table: each row's average over the table's domains (bars) and its per-domain accuracies (dots)."
+    """One panel per table: each row's average over the table's domains (bars) and its per-domain accuracies
+    (dots)."""
     import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4.2))
     for ax, (name, df) in zip(axs if len(tables) > 1 else [axs], tables.items()):
@@ -351,7 +401,8 @@ def side_by_side_figure(tables:dict, path:Path|str):
 
 # %% ../nbs/90_reproduce.ipynb #resmd002
 def metrics_tables(metrics:dict) -> dict:
-    "A run's numeric metrics as tables: key `a/b/.../row/column` goes to table `a/b/...`, row `row`, column `column`."
+    """A run's numeric metrics as tables: key `a/b/.../row/column` goes to table `a/b/...`, row `row`, column
+    `column`."""
     import pandas as pd
     tabs = {}
     for k, v in metrics.items():
@@ -401,13 +452,15 @@ def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
 
 # %% ../nbs/90_reproduce.ipynb #74eb0f16
 def results_document(runs:Path|str, tags:list[str]|None=None) -> str:
-    "RESULTS.md: the claims table, then every paper's finished runs (default first) with their tables and figures."
+    """RESULTS.md: the claims table, then every paper's finished runs (default first) with their tables and
+    figures."""
     runs, root = Path(runs), repo_root()
     claims = write_results(results_table(runs, tags), runs)
     out = [
         "# Results",
         "",
-        f"Generated by `dg-reproduce results` from the finished runs in `runs/` on {time.strftime('%Y-%m-%d')}. "
+        "Generated by `dg-reproduce results` from the finished runs in `runs/` on "
+        f"{time.strftime('%Y-%m-%d')}. "
         "Do not edit: every number comes from a run's saved tables or metrics.",
         "",
         "## Each claim: our number beside the paper's",
@@ -455,7 +508,8 @@ def published_outputs(outputs:list) -> list:
 # %% ../nbs/90_reproduce.ipynb #publ0003
 def publish_run(key:str, # registered paper key
                 nbs:Path|str|None=None, runs:Path|str|None=None, limit:int=PUBLISH_LIMIT) -> Path:
-    "Copy the outputs of the paper's finished default run into its notebook in `nbs/`; returns the notebook's path."
+    """Copy the outputs of the paper's finished default run into its notebook in `nbs/`; returns the
+    notebook's path."""
     if key not in PAPERS: raise KeyError(f"unknown paper {key!r}; registered: {sorted(PAPERS)}")
     paper, nbs = PAPERS[key], nbs_dir(nbs)
     run = Path(runs or (repo_root() or Path.cwd())/"runs")/Path(paper.notebook).stem/Path(paper.params).stem
@@ -490,7 +544,8 @@ def publish_run(key:str, # registered paper key
     text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     if len(text.encode()) > limit:
         raise ValueError(
-            f"{key}: the published notebook would be {len(text.encode()) / 1e6:.1f} MB (limit {limit / 1e6:.1f} MB); "
+            f"{key}: the published notebook would be {len(text.encode()) / 1e6:.1f} MB (limit "
+            f"{limit / 1e6:.1f} MB); "
             "show smaller figures or tables"
         )
     path.write_text(text)
@@ -500,7 +555,8 @@ def publish_run(key:str, # registered paper key
 
 # %% ../nbs/90_reproduce.ipynb #publ0004
 def check_published(nbs:Path|str|None=None) -> list[str]:
-    "Problems of the registered notebooks' published outputs: no record, other parameters than the default file, changed code."
+    """Problems of the registered notebooks' published outputs: no record, other parameters than the default
+    file, changed code."""
     nbs, problems = nbs_dir(nbs), []
     for key, p in PAPERS.items():
         if not (nbs/p.notebook).exists(): continue                              # another folder's paper
@@ -513,7 +569,8 @@ def check_published(nbs:Path|str|None=None) -> list[str]:
         if not rec: continue
         if rec.get("params") != (yaml.safe_load((nbs/p.params).read_text()) or {}):
             problems.append(
-                f"{p.notebook}: published with parameters other than {p.params}'s; re-run and `dg-reproduce publish {key}`"
+                f"{p.notebook}: published with parameters other than {p.params}'s; re-run and `dg-reproduce "
+                f"publish {key}`"
             )
         changed = [i for i, c in out.items() if rec.get("cells", {}).get(i) != _md5(_src(c))]
         if changed:
@@ -523,7 +580,8 @@ def check_published(nbs:Path|str|None=None) -> list[str]:
         lost = [i for i in rec.get("cells", {}) if i not in out]
         if lost:
             problems.append(
-                f"{p.notebook}: {len(lost)} published cell(s) lost their outputs; `dg-reproduce publish {key}`"
+                f"{p.notebook}: {len(lost)} published cell(s) lost their outputs; `dg-reproduce publish "
+                f"{key}`"
             )
     return problems
 
@@ -571,7 +629,8 @@ def param_files(nbs:Path|str|None=None) -> list[tuple[str, Path]]:
 
 def dry_run_all(nbs:Path|str|None=None, runs:Path|str|None=None,
                 only:list[str]|None=None) -> list[dict]: # glob patterns on file names (default: every file)
-    "`--dry-run` of every parameter file; rows (file, paper, seconds, result, error), also in `runs/dry_runs.md`."
+    """`--dry-run` of every parameter file; rows (file, paper, seconds, result, error), also in
+    `runs/dry_runs.md`."""
     runs, rows = Path(runs or (repo_root() or Path.cwd())/"runs"), []
     files = [(k, f) for k, f in param_files(nbs) if not only or any(fnmatch.fnmatch(f.name, o) for o in only)]
     for i, (key, f) in enumerate(files):
@@ -579,18 +638,36 @@ def dry_run_all(nbs:Path|str|None=None, runs:Path|str|None=None,
         try: run_paper(key, str(f), force=True, nbs=nbs, runs=runs, progress=False, dry_run=True)
         except RunFailed as e: err = str(e).splitlines()[0]                  # names the cell
         except Exception as e:
-            err = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"   # e.g. a dead kernel
-        rows.append(dict(file=f"nbs/params/{f.name}", paper=key, seconds=round(time.time() - t0, 1), result="FAIL" if err else "pass", error=err))
-        print(f"[{i + 1}/{len(files)}] dry run {f.name}: {rows[-1]['result']} in {rows[-1]['seconds']:.0f} s {err}", flush=True)
+            # e.g. a dead kernel
+            err = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        rows.append(
+            dict(
+                file=f"nbs/params/{f.name}",
+                paper=key,
+                seconds=round(time.time() - t0, 1),
+                result="FAIL" if err else "pass",
+                error=err,
+            )
+        )
+        print(
+            f"[{i + 1}/{len(files)}] dry run {f.name}: {rows[-1]['result']} in {rows[-1]['seconds']:.0f} s "
+            f"{err}",
+            flush=True,
+        )
     md = ["| parameter file | paper | dry run | seconds |", "|---|---|---|---|"]
-    md += [f"| `{r['file']}` | {r['paper']} | {r['result']}{': ' + r['error'] if r['error'] else ''} | {r['seconds']:.0f} |" for r in rows]
+    md += [
+        f"| `{r['file']}` | {r['paper']} | {r['result']}{': ' + r['error'] if r['error'] else ''} | "
+        f"{r['seconds']:.0f} |"
+        for r in rows
+    ]
     runs.mkdir(parents=True, exist_ok=True); (runs/"dry_runs.md").write_text("\n".join(md) + "\n")
     return rows
 
 # %% ../nbs/90_reproduce.ipynb #etaprog2
 def time_left(done:list[tuple[float, float]], # (seconds taken, minutes expected) of each finished paper
               left:list[float]) -> float: # minutes expected of each paper still to run
-    "Estimated seconds still to run: the remaining expectations, scaled by the finished papers' measured/expected ratio."
+    """Estimated seconds still to run: the remaining expectations, scaled by the finished papers'
+    measured/expected ratio."""
     scale = (
         sum(s for s, _ in done) / (60 * sum(m for _, m in done))
         if done and sum(m for _, m in done) > 0
@@ -663,16 +740,22 @@ def _parser():
 
 # %% ../nbs/90_reproduce.ipynb #runall01
 def run_all(nbs:Path|str|None, runs:Path, force:bool=False, smoke:bool=False) -> list[str]:
-    "Every registered paper with its defaults, a progress line before and after each; returns the papers that failed."
+    """Every registered paper with its defaults, a progress line before and after each; returns the papers
+    that failed."""
     keys, done, failed, start = list(PAPERS), [], [], time.time()
     for i, k in enumerate(keys):
         left = [PAPERS[j].minutes for j in keys[i:]]
-        print(progress_line(i + 1, len(keys), k, None, time.time() - start, time_left(done, left)), flush=True)
+        print(
+            progress_line(i + 1, len(keys), k, None, time.time() - start, time_left(done, left)), flush=True
+        )
         t0 = time.time()
         try: run_paper(k, force=force, smoke=smoke, nbs=nbs, runs=runs)
         except RunFailed as e: print(f"dg-reproduce: {e}", file=sys.stderr); failed.append(k)
         done.append((time.time() - t0, PAPERS[k].minutes))
-        print(progress_line(i + 1, len(keys), k, done[-1][0], time.time() - start, time_left(done, left[1:])), flush=True)
+        print(
+            progress_line(i + 1, len(keys), k, done[-1][0], time.time() - start, time_left(done, left[1:])),
+            flush=True,
+        )
     return failed
 
 # %% ../nbs/90_reproduce.ipynb #8e406155
@@ -692,9 +775,15 @@ def main(argv:list[str]|None=None) -> int:
     discover(args.nbs)
     if args.cmd == "list":
         for k, p in PAPERS.items():
-            print(f"{k}: {p.title} ({p.citation})\n  notebook nbs/{p.notebook}, defaults nbs/{p.params}, {len(p.claims)} claims")
+            print(
+                f"{k}: {p.title} ({p.citation})\n  notebook nbs/{p.notebook}, defaults nbs/{p.params}, "
+                f"{len(p.claims)} claims"
+            )
             for n, d in notebook_parameters(nbs_dir(args.nbs)/p.notebook).items():
-                print(f"    {n}: {d['inferred_type_name']} = {d['default']}  {('# ' + d['help']) if d['help'] else ''}")
+                print(
+                    f"    {n}: {d['inferred_type_name']} = {d['default']}  "
+                    f"{('# ' + d['help']) if d['help'] else ''}"
+                )
         return 0
     if args.cmd == "publish":
         bad = 0
@@ -711,10 +800,19 @@ def main(argv:list[str]|None=None) -> int:
                              args.nbs, runs, dry_run=args.dry_run)
         except (RunFailed, KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e:
             print(f"dg-reproduce: {e}", file=sys.stderr); return 1
-        print(f"{args.paper}: done -> {out}"); print(json.dumps(read_metrics(out/"metrics.json"), indent=1)); return 0
+        print(f"{args.paper}: done -> {out}")
+        print(json.dumps(read_metrics(out / "metrics.json"), indent=1))
+        return 0
     failed = run_all(args.nbs, runs, args.force, args.smoke) if args.cmd == "all" else []
     tags = getattr(args, "tag", None) or (["*_smoke"] if getattr(args, "smoke", False) else None)
-    out = Path(getattr(args, "out", None) or ((repo_root() or Path.cwd())/"RESULTS.md" if not getattr(args, "smoke", False) else runs/"RESULTS.md"))
+    out = Path(
+        getattr(args, "out", None)
+        or (
+            (repo_root() or Path.cwd()) / "RESULTS.md"
+            if not getattr(args, "smoke", False)
+            else runs / "RESULTS.md"
+        )
+    )
     out.write_text(results_document(runs, tags))
     print((runs/"results.md").read_text())
     print(f"results: {out}, {runs/'results.md'} and {runs/'results.csv'}")

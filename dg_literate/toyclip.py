@@ -96,7 +96,8 @@ def to_clip_input(x:torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/04_toyclip.ipynb #d75b408d
 def pretrain_batch(cfg:ToyCLIPConfig, step:int) -> tuple[torch.Tensor, list[str]]:
-    "Batch `step` of the pretraining stream: uint8 images (B,3,S,S) and their captions (stateless, deterministic)."
+    """Batch `step` of the pretraining stream: uint8 images (B,3,S,S) and their captions (stateless,
+    deterministic)."""
     x, caps, _ = web_batch(step, cfg.batch_size, cfg.seed, cfg.world_seed, cfg.mix, cfg.image_size)
     return x, caps
 
@@ -165,7 +166,8 @@ def save_toyclip(
     compact: bool = True,
     **meta
 ) -> Path:
-    "Write `model` to `out`: fp16 safetensors (`compact`: only the trained rows of the token embedding), config, log, manifest."
+    """Write `model` to `out`: fp16 safetensors (`compact`: only the trained rows of the token embedding),
+    config, log, manifest."""
     from safetensors.torch import save_file
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     pre = dict(
@@ -224,7 +226,8 @@ def build_toyclip(cfg:ToyCLIPConfig=TOYCLIP, # what to train
                         threads=torch.get_num_threads(), seconds=round(log["seconds"]))
 
 def model_dir(name:str) -> Path:
-    "The local-dir folder of a toy CLIP: a shipped one (checked, assembled once into the cache) or toyclip-tiny (built once)."
+    """The local-dir folder of a toy CLIP: a shipped one (checked, assembled once into the cache) or
+    toyclip-tiny (built once)."""
     if name not in TOYCLIPS: raise KeyError(f"unknown toy CLIP {name!r}: {list(TOYCLIPS)}")
     if name != "toyclip-tiny": return _assemble(shipped_weights(name), TOYCLIPS[name])
     folder = cache_dir("models", f"{TOYCLIP_TINY.name}-{TOYCLIP_TINY.tag()}")
@@ -238,7 +241,8 @@ def zero_shot_accuracy(clip, # a `LoadedCLIP` (e.g. `load_clip("toyclip")`)
                        world, domain:str, # a `ToyWorld` and one of its domains
                        templates=("a photo of a {}",), # class prompts
                        labels:str|torch.Tensor="cls", names=CLASSES) -> float: # a factor name or per-image labels, and the class names
-    "Zero-shot accuracy (%) on one domain through the real path: PIL images, the model's preprocess, cached features."
+    """Zero-shot accuracy (%) on one domain through the real path: PIL images, the model's preprocess, cached
+    features."""
     from dg_literate.clip import image_features, zero_shot_classifier
     feats, _ = image_features(clip, world.subset(domain, transform=clip.preprocess), progress=False)
     W = zero_shot_classifier(clip.model, clip.tokenizer, list(names), list(templates))
@@ -249,7 +253,8 @@ def zero_shot_accuracy(clip, # a `LoadedCLIP` (e.g. `load_clip("toyclip")`)
 def toyclip_gates(clip, # a `LoadedCLIP`
                   world, # a `ToyWorld` over all eight domains
                   ) -> dict:
-    "Zero-shot class accuracy per domain (8), domain accuracy (4 PACS-like), and the gate quantities of issue 16."
+    """Zero-shot class accuracy per domain (8), domain accuracy (4 PACS-like), and the gate quantities of
+    issue 16."""
     from dg_literate.toyworld import DOMAINS, ALL_DOMAINS, IMAGE_TYPES
     zs = {d: zero_shot_accuracy(clip, world, d) for d in ALL_DOMAINS}
     n = len(world.labels(DOMAINS[0]))

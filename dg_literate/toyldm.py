@@ -95,7 +95,8 @@ def text_states(model, tokenizer, texts:list[str], length:int=24) -> torch.Tenso
 
 # %% ../nbs/05_toyldm.ipynb #e5df083b
 def make_parts(cfg:ToyLDMConfig, text_dim:int):
-    "Untrained AutoencoderKL, UNet2DConditionModel and DDPMScheduler (`clip_sample=False`, as Stable Diffusion) for `cfg`."
+    """Untrained AutoencoderKL, UNet2DConditionModel and DDPMScheduler (`clip_sample=False`, as Stable
+    Diffusion) for `cfg`."""
     from diffusers import AutoencoderKL, UNet2DConditionModel, DDPMScheduler
     n = len(cfg.vae_channels)
     vae = AutoencoderKL(
@@ -169,7 +170,8 @@ def train_autoencoder(cfg:ToyLDMConfig, work:Path, device=None, progress:bool=Tr
 # %% ../nbs/05_toyldm.ipynb #d3cd50e5
 @torch.no_grad()
 def encode_training_set(cfg:ToyLDMConfig, vae, clip, device=None):
-    "Latents (N,c,8,8), their scale to unit std, the captions' token states (N,L,D) and the empty prompt's (1,L,D)."
+    """Latents (N,c,8,8), their scale to unit std, the captions' token states (N,L,D) and the empty prompt's
+    (1,L,D)."""
     device = torch.device(device or "cpu"); z, caps = [], []
     # stream steps the autoencoder never saw
     for step in range(1000, 1000 + math.ceil(cfg.n_images / cfg.batch_size)):
@@ -186,7 +188,8 @@ def encode_training_set(cfg:ToyLDMConfig, vae, clip, device=None):
     return z, float(1 / z.std()), states, text_states(clip.model, clip.tokenizer, [""], cfg.text_len).cpu()
 
 def train_denoiser(cfg:ToyLDMConfig, z, scale, states, empty, work:Path, device=None, progress:bool=True):
-    "Phase 2: the UNet's epsilon-prediction on cached latents (resumable from `work`); returns (unet, sched, losses)."
+    """Phase 2: the UNet's epsilon-prediction on cached latents (resumable from `work`); returns (unet, sched,
+    losses)."""
     device = torch.device(device or "cpu"); set_seed(cfg.seed)
     _, unet, sched = make_parts(cfg, states.shape[-1]); unet = unet.to(device)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=0.0)
@@ -231,7 +234,8 @@ def train_denoiser(cfg:ToyLDMConfig, z, scale, states, empty, work:Path, device=
 def build_toyldm(cfg:ToyLDMConfig=TOYLDM, # what to train
                  out:Path|str|None=None, # destination (default: the package's `weights/<name>`)
                  device=None, progress:bool=True) -> Path:
-    "Train toyldm and ship it: vae/, unet/ (fp16 safetensors), scheduler/, ldm.json, MANIFEST.json (`dg-reproduce build toyldm`)."
+    """Train toyldm and ship it: vae/, unet/ (fp16 safetensors), scheduler/, ldm.json, MANIFEST.json
+    (`dg-reproduce build toyldm`)."""
     from dg_literate.clip import load_clip
     out = Path(out or weights_root()/cfg.name); work = cache_dir("build", f"{cfg.name}-{cfg.tag()}")
     t0 = time.time(); clip = load_clip(cfg.text_model, device=device or "cpu")
@@ -264,7 +268,8 @@ def build_toyldm(cfg:ToyLDMConfig=TOYLDM, # what to train
 LDMS = {"toyldm": TOYLDM, "toyldm-tiny": TOYLDM_TINY}
 
 def ldm_dir(name:str) -> Path:
-    "The folder of `name`: the checked shipped toyldm, or toyldm-tiny (a test fixture) built in the cache on first use."
+    """The folder of `name`: the checked shipped toyldm, or toyldm-tiny (a test fixture) built in the cache on
+    first use."""
     if name == "toyldm": return shipped_weights("toyldm")
     if name != "toyldm-tiny": raise KeyError(f"unknown toy LDM {name!r}: {list(LDMS)}")
     folder = cache_dir("models", f"{TOYLDM_TINY.name}-{TOYLDM_TINY.tag()}")
@@ -286,7 +291,8 @@ def _to_uint8(x:torch.Tensor, size:int|None=None) -> torch.Tensor: # [-1,1] (B,3
 
 # %% ../nbs/05_toyldm.ipynb #6f1c7b63
 class _LatentCodec:
-    "encode / decode of any LDM with `vae`, `scale`, `resolution` and `device`: uint8 images of any size <-> scaled latents."
+    """encode / decode of any LDM with `vae`, `scale`, `resolution` and `device`: uint8 images of any size <->
+    scaled latents."""
     @torch.no_grad()
     def encode(self, images:torch.Tensor) -> torch.Tensor: # uint8 (B,3,H,W) or float in [-1,1] -> scaled latents (B,c,h,w)
         x = _img(images) if images.dtype == torch.uint8 else images
@@ -336,7 +342,8 @@ class ToyLDM(_LatentCodec):
         guidance: float = 3.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:  # uint8 (B,3,H,W), the input's size
-        "SDEdit img2img with DDIM and classifier-free guidance; images None (or strength 1) samples from noise."
+        """SDEdit img2img with DDIM and classifier-free guidance; images None (or strength 1) samples from
+        noise."""
         B, g = len(prompts), generator or torch.Generator().manual_seed(0)
         self.scheduler.set_timesteps(steps)
         n = steps if images is None else min(steps, max(1, int(round(steps * strength))))
@@ -356,7 +363,8 @@ class ToyLDM(_LatentCodec):
 
 # %% ../nbs/05_toyldm.ipynb #9ee1d49a
 class SDImg2Img(_LatentCodec):
-    "A Stable Diffusion folder or hub id behind the same interface (diffusers' StableDiffusionImg2ImgPipeline)."
+    """A Stable Diffusion folder or hub id behind the same interface (diffusers'
+    StableDiffusionImg2ImgPipeline)."""
     def __init__(self, path:str, device=None,
                  dtype:torch.dtype|None=None, # None: float16 on CUDA (as Stable Diffusion is run), float32 elsewhere
                  slicing:bool=True): # attention and VAE slicing: a 512-px batch fits a 24 GB card
@@ -411,7 +419,8 @@ class SDImg2Img(_LatentCodec):
 def load_ldm(name:str="toyldm", device=None,
              dtype:torch.dtype|None=None, # Stable Diffusion only: None is float16 on CUDA, float32 elsewhere
              slicing:bool=True): # Stable Diffusion only: attention and VAE slicing
-    "`toyldm` (shipped) / `toyldm-tiny` (built on first use), a toyldm folder, or a Stable Diffusion folder / hub id."
+    """`toyldm` (shipped) / `toyldm-tiny` (built on first use), a toyldm folder, or a Stable Diffusion folder
+    / hub id."""
     if name in LDMS: return ToyLDM(ldm_dir(name), device)
     p = Path(name).expanduser()
     if (p/"ldm.json").exists(): return ToyLDM(p, device)
@@ -423,7 +432,8 @@ def load_ldm(name:str="toyldm", device=None,
 
 # %% ../nbs/05_toyldm.ipynb #e8596733
 def tiny_sd_folder(folder:Path|str, seed:int=0) -> Path:
-    "A randomly initialized, tiny Stable Diffusion img2img folder (32 px) in diffusers' layout, to test the real loading path offline."
+    """A randomly initialized, tiny Stable Diffusion img2img folder (32 px) in diffusers' layout, to test the
+    real loading path offline."""
     from diffusers import AutoencoderKL, UNet2DConditionModel, PNDMScheduler, StableDiffusionImg2ImgPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); torch.manual_seed(seed)
@@ -489,7 +499,8 @@ def ldm_gates(ldm, # a `ToyLDM`
               n:int=700, # images per domain
               steps:int=25, guidance:float=3.0, strength:float=0.5, seed:int=7, batch:int=256,
               judge:str="toyclip") -> dict: # the CLIP whose zero-shot classifiers judge
-    "Issue 16's toyldm gates, judged by toyclip's zero-shot classifiers: reconstructions, text-to-image, img2img."
+    """Issue 16's toyldm gates, judged by toyclip's zero-shot classifiers: reconstructions, text-to-image,
+    img2img."""
     from dg_literate.clip import zero_shot_classifier, load_clip
     from dg_literate.toyworld import CLASSES, DOMAINS, IMAGE_TYPES, render_items
     cm = load_clip(judge, device=ldm.device); types = [IMAGE_TYPES[d] for d in DOMAINS]

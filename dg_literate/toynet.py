@@ -123,7 +123,8 @@ def build_toynet(cfg:ToyNetConfig=TOYNET, # what to train
     return out
 
 def load_backbone_state(weights:str) -> dict:
-    "A torchvision state_dict (fp32) from a `.pth`/`.pt`/`.safetensors` file or a shipped stand-in name ('toynet')."
+    """A torchvision state_dict (fp32) from a `.pth`/`.pt`/`.safetensors` file or a shipped stand-in name
+    ('toynet')."""
     p = Path(weights).expanduser()
     if weights in ("toynet",):
         folder = shipped_weights(weights)
@@ -144,7 +145,8 @@ def load_backbone_state(weights:str) -> dict:
 def backbone(arch:str="resnet18", # torchvision ResNet
              weights:str="", # see `load_backbone_state`; "" = random initialization
              num_classes:int=7) -> nn.Module:
-    "A torchvision ResNet with pretrained features (if `weights`) and a fresh `num_classes` head, as for fine-tuning."
+    """A torchvision ResNet with pretrained features (if `weights`) and a fresh `num_classes` head, as for
+    fine-tuning."""
     import torchvision
     model = getattr(torchvision.models, arch)()
     if weights:
@@ -153,7 +155,10 @@ def backbone(arch:str="resnet18", # torchvision ResNet
         except RuntimeError as e:
             raise ValueError(f"{weights!r} is not a torchvision {arch} state_dict: {str(e)[:300]}") from None
         if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
-            raise ValueError(f"{weights!r} is not a torchvision {arch} state_dict (missing {missing[:4]}, unexpected {unexpected[:4]})")
+            raise ValueError(
+                f"{weights!r} is not a torchvision {arch} state_dict (missing {missing[:4]}, unexpected "
+                f"{unexpected[:4]})"
+            )
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model
 
@@ -165,7 +170,8 @@ def erm_resnet(world, # a `ToyWorld` (or any DomainDataset with `images`)
                lr:float=0.05, # peak of the one-cycle schedule
                freeze_bn:bool|None=None, # BatchNorm statistics frozen (DomainBed); None: frozen iff `weights`
                seed:int=0, device=None, progress:bool=True) -> dict:
-    "ERM on the other domains; accuracy (%) on source validation (best epoch) and on the target at that epoch."
+    """ERM on the other domains; accuracy (%) on source validation (best epoch) and on the target at that
+    epoch."""
     freeze_bn = bool(weights) if freeze_bn is None else freeze_bn
     from dg_literate.data import loo_split
     set_seed(seed); device = torch.device(device or "cpu")

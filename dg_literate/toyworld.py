@@ -51,7 +51,8 @@ def sample_factors(seed:int, # world seed
                    domain:str, # rendering domain (part of every item's stream key)
                    indices, # item indices
                    size:int=64) -> dict: # image side (the grain field is per pixel)
-    "Ground-truth factors and nuisance fields of items `indices`; item i from its own Philox stream (seed, domain, i)."
+    """Ground-truth factors and nuisance fields of items `indices`; item i from its own Philox stream (seed,
+    domain, i)."""
     if domain not in IMAGE_TYPES:
         raise KeyError(f"unknown toy-world domain {domain!r}; domains: {list(IMAGE_TYPES)}")
     key, idx = _stream_key(seed, domain), np.asarray(indices, dtype=np.int64)
@@ -161,7 +162,8 @@ def _streaks(noise, angle, k=9):
 
 # %% ../nbs/03_toyworld.ipynb #a8d9ff7c
 def geometry(f:dict, size:int=64):
-    "Signed distance in pixels `dpx` and shape-unit coordinates `px, py`, each (B,1,S,S), plus the pixel grid."
+    """Signed distance in pixels `dpx` and shape-unit coordinates `px, py`, each (B,1,S,S), plus the pixel
+    grid."""
     B, S = len(f["cls"]), size
     lin = (torch.arange(S) + 0.5) / S * 2 - 1
     gy, gx = torch.meshgrid(-lin, lin, indexing="ij")                       # y points up
@@ -378,7 +380,8 @@ def web_batch(step:int, # batch index $t$ in the stream
               world_seed:int=1000, # the world sample the images come from
               mix=WEB_MIX, # (domain, weight) pairs
               size:int=64) -> tuple[torch.Tensor, list[str], dict]:
-    "Batch `step`: uint8 images (B,3,S,S), captions, and factors `cls`, `variant` (B,) and `domain` (B names)."
+    """Batch `step`: uint8 images (B,3,S,S), captions, and factors `cls`, `variant` (B,) and `domain` (B
+    names)."""
     doms, p = zip(*mix)
     for d in doms:
         if d not in IMAGE_TYPES:
@@ -405,7 +408,8 @@ def sample_grid(seed:int=0, domains=ALL_DOMAINS, per_class:int=1, size:int=64) -
 
 # %% ../nbs/03_toyworld.ipynb #e74e8bf9
 def explorer():
-    "An ipywidgets explorer: pick class, domain, color, size, art style and seed; shows the image and a caption."
+    """An ipywidgets explorer: pick class, domain, color, size, art style and seed; shows the image and a
+    caption."""
     import ipywidgets as W
     from IPython.display import display
     out = W.Output()

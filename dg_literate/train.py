@@ -50,7 +50,8 @@ def domain_tensors(ds, # a `DomainDataset` (the toy world, or a folder dataset s
 
 def normalize(x:torch.Tensor, # uint8 or float in [0, 255], (B,3,S,S)
               device=None) -> torch.Tensor: # float (B,3,S,S), ImageNet-normalized, on `device`
-    "Scale to [0,1] and normalize with ImageNet's mean and std (what torchvision's pretrained ResNets expect)."
+    """Scale to [0,1] and normalize with ImageNet's mean and std (what torchvision's pretrained ResNets
+    expect)."""
     return imagenet_normalize(x.to(device or x.device))
 
 @torch.no_grad()
@@ -96,7 +97,8 @@ def domain_batches(dom:torch.Tensor, # (N,) domain id of each training image
                    batch_size:int, # B
                    n_domain:int, # domains per batch (Dassl's N_DOMAIN); 0 or 1: plain random batches
                    g:torch.Generator) -> list[torch.Tensor]: # one epoch of index batches, each (B,)
-    "One epoch of Dassl's RandomDomainSampler: each batch takes B/n_domain unused images from n_domain random domains."
+    """One epoch of Dassl's RandomDomainSampler: each batch takes B/n_domain unused images from n_domain
+    random domains."""
     doms = dom.unique().tolist()
     # fewer images than a batch: one (Dassl's drop_last)
     if len(dom) < batch_size: return [torch.randperm(len(dom), generator=g)]
@@ -123,7 +125,8 @@ def domain_batches(dom:torch.Tensor, # (N,) domain id of each training image
 def augment(x:torch.Tensor, # uint8 (B,3,S,S)
             g:torch.Generator,
             kind:str="translate") -> torch.Tensor: # float (B,3,S,S) in [0, 255]
-    "Per-image flip and Dassl's Random2DTranslation ('translate'), toynet's reflect-pad crop ('flipcrop'), 'flip' or 'none'."
+    """Per-image flip and Dassl's Random2DTranslation ('translate'), toynet's reflect-pad crop ('flipcrop'),
+    'flip' or 'none'."""
     B, S = x.shape[0], x.shape[-1]
     x = x.float()
     if kind == "none": return x
@@ -157,7 +160,8 @@ class TrainConfig:
 # %% ../nbs/07_train.ipynb #f80faadd
 @dataclass
 class DGModelConfig(TrainConfig):
-    "The loop's settings plus the DG model (a torchvision ResNet), its input size and the source split: EFDM's and DomainFusion's configs extend it."
+    """The loop's settings plus the DG model (a torchvision ResNet), its input size and the source split:
+    EFDM's and DomainFusion's configs extend it."""
     schedule: str = "onecycle"      # the toy defaults; the papers' parameter files set "cosine" (Dassl)
     arch: str = "resnet18"          # torchvision ResNet: "resnet18" | "resnet50"
     weights: str = ""               # "toynet" (shipped toy-ImageNet ResNet-18), a torchvision state_dict file, or "" (scratch)
@@ -183,13 +187,15 @@ def config_check(cfg:dict, # the job's config, JSON-normalized
     def check(r:dict):
         if not config_matches(r.get("cfg", {}), cfg, default) or not same(r):
             raise ValueError(
-                f"a finished job in this folder was trained with another config {r.get('cfg')}; use a new folder or delete it"
+                f"a finished job in this folder was trained with another config {r.get('cfg')}; use a new "
+                "folder or delete it"
             )
     return check
 
 # %% ../nbs/07_train.ipynb #782d9613
 class Hook:
-    "A piece of a training method, called by `Trainer`; `loss` returns an extra loss term for the step, or None."
+    """A piece of a training method, called by `Trainer`; `loss` returns an extra loss term for the step, or
+    None."""
     def before_fit(self, tr): pass
     def before_epoch(self, tr): pass
     def loss(self, tr) -> torch.Tensor|None: return None
@@ -199,7 +205,8 @@ class Hook:
 
 # %% ../nbs/07_train.ipynb #a9d2e208
 class Trainer:
-    "SGD on the source domains with hooks, per-epoch source validation (best epoch kept) and checkpoint/resume."
+    """SGD on the source domains with hooks, per-epoch source validation (best epoch kept) and
+    checkpoint/resume."""
     def __init__(self, model:nn.Module, data, # a `DomainData` (x, y, dom, xv, yv, test)
                  cfg:TrainConfig=TrainConfig(), hooks:list[Hook]=(), device=None,
                  ckpt:Path|str|None=None, # checkpoint file: written every epoch, resumed from if it exists
@@ -275,12 +282,19 @@ def _train_mode(tr:Trainer):
 # %% ../nbs/07_train.ipynb #cf120d51
 @patch
 def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch (tests the resume)
-    "Train (resuming from the checkpoint if there is one); returns the selected (best source-val) and last-epoch results."
+    """Train (resuming from the checkpoint if there is one); returns the selected (best source-val) and
+    last-epoch results."""
     c, d = self.cfg, self.data
     if self.ckpt and self.ckpt.exists(): _load(self, torch.load(self.ckpt, weights_only=False))
     else: set_seed(c.seed)
     for h in self.hooks: h.before_fit(self)
-    bar = tqdm(total=c.epochs * self.per_epoch, initial=self.epoch * self.per_epoch, desc=self.desc, disable=not self.progress, mininterval=10)
+    bar = tqdm(
+        total=c.epochs * self.per_epoch,
+        initial=self.epoch * self.per_epoch,
+        desc=self.desc,
+        disable=not self.progress,
+        mininterval=10,
+    )
     while self.epoch < c.epochs and (stop_after is None or self.epoch < stop_after):
         for h in self.hooks: h.before_epoch(self)
         _train_mode(self)
@@ -294,7 +308,9 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
             self.opt.zero_grad(set_to_none=True); loss.backward(); self.opt.step()
             if c.schedule == "onecycle": self.sched.step()
             for h in self.hooks: h.after_step(self)
-            self.step += 1; bar.update(); bar.set_postfix(epoch=self.epoch, loss=f"{loss.item():.3f}", refresh=False)
+            self.step += 1
+            bar.update()
+            bar.set_postfix(epoch=self.epoch, loss=f"{loss.item():.3f}", refresh=False)
         if c.schedule == "cosine": self.sched.step()
         self.epoch += 1; self.history.append(self.accuracy(d.xv, d.yv))
         if self.history[-1] > self.best:
@@ -308,7 +324,8 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
 # %% ../nbs/07_train.ipynb #8d284e68
 @patch
 def results(self:Trainer) -> dict:
-    "Target accuracy (%) of the selected model (best source-val epoch) and of the last epoch, with the validation curve."
+    """Target accuracy (%) of the selected model (best source-val epoch) and of the last epoch, with the
+    validation curve."""
     last = {t: self.accuracy(*xy) for t, xy in self.data.test.items()}
     cur = copy.deepcopy(self.model.state_dict())
     self.model.load_state_dict(self.best_state or cur)

@@ -158,7 +158,10 @@ def test_pacs_counts():
     if root is None: skip("PACS not found in " + ", ".join(map(str, data_roots())) + ": set DG_LITERATE_DATA")
     else:
         pacs = get_dataset("PACS", root)
-        test_eq({d: len(pacs.items[d]) for d in pacs.domains}, {"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929})
+        test_eq(
+            {d: len(pacs.items[d]) for d in pacs.domains},
+            {"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929},
+        )
         test_eq(pacs.classes, ["dog", "elephant", "giraffe", "guitar", "horse", "house", "person"])
         check_counts(SPECS["PACS"], root/"PACS")
         s = loo_split(pacs, "sketch", seed=0)

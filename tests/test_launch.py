@@ -59,7 +59,13 @@ def test_ray_launcher_matches_local():
                 files = lambda d, pat="s*.json": {f.name: f.read_text() for f in Path(d).glob(pat)}
                 test_eq(files(b), files(a))                                              # the same result files
                 marker = Path(b)/"failed.marker"
-                r = run_jobs([Job("f", toy_job, dict(seed=9, n=10, fail_once=str(marker)))], 2.0, b, launcher="ray", progress=False)
+                r = run_jobs(
+                    [Job("f", toy_job, dict(seed=9, n=10, fail_once=str(marker)))],
+                    2.0,
+                    b,
+                    launcher="ray",
+                    progress=False,
+                )
                 # failed once, retried
                 test_eq((marker.exists(), r[0]["x"]), (True, toy_job(dict(seed=9, n=10), 2.0, None)["x"]))
                 for k in (3, 4, 5): (Path(b)/f"s{k}.json").unlink()                   # interrupted halfway

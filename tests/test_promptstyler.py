@@ -226,6 +226,11 @@ def test_promptstyler_on_real_pacs_folder():
     else:
         # the real folder path, with a tiny model
         pacs = get_dataset("PACS", cut=False); c = load_clip("toyclip-tiny", device="cpu")
-        ps = PromptStyler.fit(c.model, c.tokenizer, pacs.classes, PromptStylerConfig(n_styles=2, iters=2, epochs=1), progress=False)
-        f, y = image_features(c, pacs.subset("sketch", range(0, 3929, 500), transform=c.preprocess), progress=False)
-        test_eq(ps.classify_features(f).shape, (8, 7)); test_eq(y, pacs.labels("sketch")[list(range(0, 3929, 500))])
+        ps = PromptStyler.fit(
+            c.model, c.tokenizer, pacs.classes, PromptStylerConfig(n_styles=2, iters=2, epochs=1), progress=False
+        )
+        f, y = image_features(
+            c, pacs.subset("sketch", range(0, 3929, 500), transform=c.preprocess), progress=False
+        )
+        test_eq(ps.classify_features(f).shape, (8, 7))
+        test_eq(y, pacs.labels("sketch")[list(range(0, 3929, 500))])

@@ -50,14 +50,19 @@ def test_toyclip_loader_roundtrip():
         cfg = dataclasses.replace(TOYCLIP_TINY, name="toyclip-vit", steps=3, batch_size=16)
         m, log = train_toyclip(cfg, progress=False)
         save_toyclip(m, cfg, Path(t)/"toyclip-vit", log)
-        man = json.loads((Path(t)/"toyclip-vit"/"MANIFEST.json").read_text()); assert 0 < man["trained_rows"] < 200, man
+        man = json.loads((Path(t) / "toyclip-vit" / "MANIFEST.json").read_text())
+        assert 0 < man["trained_rows"] < 200, man
         import dg_literate.toyclip as tc
         tc.TOYCLIPS["toyclip-vit"] = cfg
         try: c = load_clip("toyclip-vit", device="cpu")
         finally: tc.TOYCLIPS["toyclip-vit"] = TOYCLIP_VIT
         # every row back, up to fp16
         test_close(c.model.token_embedding.weight, m.token_embedding.weight, eps=1e-3)
-        test_close(c.model.encode_text(c.tokenizer(["a photo of a star"])), m.encode_text(c.tokenizer(["a photo of a star"])), eps=2e-2)
+        test_close(
+            c.model.encode_text(c.tokenizer(["a photo of a star"])),
+            m.encode_text(c.tokenizer(["a photo of a star"])),
+            eps=2e-2,
+        )
 
 
 def test_fresh_interpreter_loads_toyclip():
