@@ -339,7 +339,7 @@ def train_clap(batches:Callable, # g -> (z, z_aug, z_class or None): `cached_bat
     return net.eval(), log
 
 # %% ../nbs/30_clap.ipynb #clapjob2
-def clap_job(job:dict, # views (a key of `shared`), shared_view, and cfg (a CLAPConfig as JSON)
+def clap_job(job:dict, # views (a key of `shared`), shared_view, cfg (a CLAPConfig as JSON); `data` only keys it
              shared:dict, # views name -> `FeatureViews`
              ckpt:Path) -> dict: # unused: a run of g is short
     "One training run of $g$ as a `run_jobs` job: its log, and its weights as `tensors`."

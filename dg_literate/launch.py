@@ -55,7 +55,8 @@ def read_finished(folder:Path, job:Job) -> dict|None:
 
 def compute(job:Job, shared:Any, folder:str) -> dict:
     """Run one job wherever this is called (here, or in a Ray worker); its checkpoint is
-    `<folder>/<key>.ckpt.pt`."""
+    `<folder>/<key>.ckpt.pt` (the folder is made where the job runs)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
     return job.fn(job.cfg, shared, Path(folder)/f"{job.key}.ckpt.pt")
 
 # %% ../nbs/08_launch.ipynb #lnch0007

@@ -321,7 +321,7 @@ class PromptStyler(nn.Module):
         return self.classify_features(F.normalize(self.clip_model.encode_image(images).float(), dim=-1))
 
 # %% ../nbs/20_promptstyler.ipynb #psjob002
-def promptstyler_job(job:dict, # classnames, seed and cfg (a PromptStylerConfig as JSON)
+def promptstyler_job(job:dict, # classnames, seed, cfg (a PromptStylerConfig as JSON); `data` only keys it
                      shared:tuple, # (clip, {domain: (image features (n,d), labels (n,))})
                      ckpt:Path) -> dict: # the style checkpoint (a job in progress resumes from it)
     """One PromptStyler seed as a `run_jobs` job: fit, then accuracy (%) per domain; styles and head as

@@ -711,6 +711,7 @@ class TTASetup:
     preprocess: Callable             # the model's image transform
     scale: tuple = (0.08, 1.0)       # view crop area range
     augmix: bool = False             # AugMix on the views
+    key: str = ""                    # what the setup was built from (model, data, shots, prompts): in every job's key
 
 def tta_method(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig) -> tuple[str, bool]:
     """`method`'s (adaptation, on the MaPLe prompts?); refuses unknown methods and seeds, and PromptSync*
@@ -758,7 +759,7 @@ def tta_chunk_job(job:dict, # method, seed, domain, start, stop, n_views, first,
 def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|str,
             limit:int=0, # the first `limit` test images of each domain (0: all)
             n_views:int=64, first:int=0, # views made per image; only the first `first` used (0: all)
-            chunk:int=64, # test images per job (a multiple of cfg.reuse_every)
+            chunk:int=64, # test images per job (a multiple of cfg.reuse_every saves a gradient per chunk)
             launcher:str="local", address:str|None=None, # `run_jobs`: local, or Ray tasks
             progress:bool=True) -> tuple[dict, float]: # domain -> predictions; seconds over all images
     """`method`'s predictions on every target domain's test images, one `run_jobs` job per chunk of `chunk`
@@ -766,28 +767,14 @@ def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|st
     import json
     from dg_literate.launch import Job, job_key, run_jobs
     tta_method(s, method, seed, cfg)  # refuse a bad method before any job
-    if chunk < 1 or (cfg.reuse_every and chunk % cfg.reuse_every):
-        raise ValueError(
-            f"chunk {chunk}: use a positive multiple of reuse_every {cfg.reuse_every} (a block in one job)"
-        )
+    if chunk < 1: raise ValueError(f"chunk {chunk}: test images per job must be at least 1")
     jobs = []
     for d, ims in s.images.items():
         k = min(limit, len(ims)) if limit else len(ims)
         for a in range(0, k, chunk):
-            job = json.loads(
-                json.dumps(
-                    dict(
-                        method=method,
-                        seed=seed,
-                        domain=d,
-                        start=a,
-                        stop=min(a + chunk, k),
-                        n_views=n_views,
-                        first=first,
-                        cfg=dataclasses.asdict(cfg),
-                    )
-                )
-            )
+            job = dict(method=method, seed=seed, domain=d, start=a, stop=min(a + chunk, k), n_views=n_views,
+                       first=first, cfg=dataclasses.asdict(cfg), setup=s.key)
+            job = json.loads(json.dumps(job))                                  # JSON-normalized (tuples -> lists)
             jobs.append(Job(job_key(f"{method}-{d}-{a}", job), tta_chunk_job, job))
     res = run_jobs(jobs, s, folder, launcher, address, progress=progress, desc=f"{method} seed {seed}")
     preds = {d: [] for d in s.images}

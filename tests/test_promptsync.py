@@ -359,15 +359,17 @@ def test_promptsync_sharding():
         whole, _ = run_tta(s, "PromptSync*", 0, star, a, n_views=4, chunk=6, progress=False)
         parts, _ = run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)
         test_eq(parts, whole); test_eq(len(list(Path(b).glob("*.json"))), 3)        # three chunks, one file each
-        cache, lit = {}, []  # the literal loop over the images
+        cache, lit = {}, []                                                          # the literal loop over the images
         for i, im in enumerate(s.images["sketch"]):
             v = make_views(im, c.preprocess, 4, seed=i)
             lit.append(int(promptsync_adapt(m, mp, ct, v, s.maple[0][1], src, i, star, cache)[0].argmax()))
         test_eq(whole["sketch"], lit)
         test_eq(run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)[0], parts)   # read back
-        test_fail(
-            lambda: run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=3), contains="multiple of reuse_every"
-        )
+        with tempfile.TemporaryDirectory() as c3:                                    # chunks that cut a reuse block
+            test_eq(run_tta(s, "PromptSync*", 0, star, c3, n_views=4, chunk=3, progress=False)[0], whole)
+        other = dataclasses.replace(s, key="another setup")
+        run_tta(other, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)
+        test_eq(len(list(Path(b).glob("*.json"))), 6)                                # another setup: run, not read back
         test_fail(lambda: run_tta(s, "PromptSync", 0, star, b, n_views=4), contains="reuse_every = 0")
         test_fail(lambda: run_tta(s, "MaPLe", 1, cfg, b, n_views=4), contains="no MaPLe prompts for seed 1")
         test_fail(lambda: run_tta(s, "TTA", 0, cfg, b, n_views=4), contains="unknown method")
