@@ -694,8 +694,7 @@ def bench_clap(model_name:str="toyclip", # a project-built model, or an open_cli
         f"CLAP training, {model_name} on {device}: re-encoding every step {res['live_step_ms']:.2f} ms/step, "
         "cached features "
         f"{res['cached_step_ms']:.3f} ms/step -> {res['speedup_per_step']:.1f}x faster per step; the cache "
-        f"({len(prompts)} prompts "
-        f"x {1 + n_views} encodings) took {res['cache_s']:.1f} s"
+        f"({len(prompts)} prompts x {1 + n_views} encodings) took {res['cache_s']:.1f} s"
     )
     if full:
         sync(); t0 = time.perf_counter()

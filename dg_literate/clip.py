@@ -77,8 +77,7 @@ def _weights_help(name, pretrained, err) -> str:
     arch = name if not name.startswith("hf-hub:") else "ARCH"
     return (
         f"No weights for open_clip model {name!r} (pretrained={pretrained!r}): they are not in the local "
-        f"cache and {why}.\n"
-        f"Pass weights from disk instead:\n"
+        f"cache and {why}.\nPass weights from disk instead:\n"
         f"  load_clip({arch!r}, pretrained='/path/to/open_clip_pytorch_model.bin')   # a checkpoint file\n"
         "  load_clip('local-dir:/path/to/folder')   # open_clip_config.json + weights, e.g. a downloaded "
         "hub repo\n"
@@ -358,7 +357,6 @@ def bench_text_truncation(model_name:str="ViT-B-16", # open_clip architecture (r
         f"encode_text {model_name} batch {batch} on {device}: full context {res['context_full']} tokens "
         f"{med['full']*1e3:.1f} ms, "
         f"truncated to {res['context_truncated']} tokens {med['truncated']*1e3:.1f} ms -> "
-        f"{res['speedup']:.1f}x faster, "
-        f"max |diff| {res['max_abs_diff']:.2e}"
+        f"{res['speedup']:.1f}x faster, max |diff| {res['max_abs_diff']:.2e}"
     )
     return res

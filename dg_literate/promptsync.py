@@ -204,16 +204,11 @@ def make_views(image, # one raw test image (PIL)
 # %% ../nbs/40_promptsync.ipynb #e8de958e
 LEXNAMES = (
     "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
-    "noun.cognition "
-    "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object "
-    "noun.person "
-    "noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape "
-    "noun.state "
-    "noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition "
-    "verb.consumption "
-    "verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession verb.social "
-    "verb.stative "
-    "verb.weather adj.ppl"
+    "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location "
+    "noun.motive noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process "
+    "noun.quantity noun.relation noun.shape noun.state noun.substance noun.time verb.body verb.change "
+    "verb.cognition verb.communication verb.competition verb.consumption verb.contact verb.creation "
+    "verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
 ).split()  # WordNet's lexicographer files, numbered as in lexnames(5WN)
 
 @lru_cache(maxsize=None)
@@ -687,8 +682,7 @@ def bench_promptsync(model_name:str="toyclip-vit", # a project-built ViT model, 
         f"PromptAlign {res['PromptAlign_ms']:.0f} ({res['PromptAlign_over_TPT']:.2f}x), PromptSync "
         f"{res['PromptSync_ms']:.0f} "
         f"({res['PromptSync_over_TPT']:.2f}x TPT; target <= 2), PromptSync* (k={reuse_every}) "
-        f"{res['PromptSync*_ms']:.0f} "
-        f"({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)"
+        f"{res['PromptSync*_ms']:.0f} ({res['PromptSync*_over_TPT']:.2f}x; target <= 1.3)"
     )
     return res
 

@@ -18,8 +18,7 @@ def demo_notebook(folder):
         "if fail: raise ValueError('asked to fail')\nwrite_metrics({'demo/double': 2 * n, 'demo/n': n})\n"
         "import pandas as pd; from dg_literate.core import save_table\n"
         "_ = save_table(pd.DataFrame({'twice': [2 * n]}, index=pd.Index(['demo'], name='method')), 'demo', "
-        "'twice n')\n"
-        "print(f'twice n = {2 * n}')"
+        "'twice n')\nprint(f'twice n = {2 * n}')"
     )
     nb = new_notebook(
         cells=[params, work],
