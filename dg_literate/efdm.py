@@ -420,7 +420,7 @@ class StyleTransferConfig:
     lr: float = 1e-3                # Adam (official: 1e-4 for 160k steps; a short toy schedule needs more)
     style_weight: float = 10.0      # w
     alpha: float = 1.0              # content-style trade-off in training, t = alpha t + (1 - alpha) E(c) (official default 1)
-    encoder: str = "toynet"         # "toynet" (its first 3 stages), a ResNet state_dict file, or "vgg19" (see `vgg_weights`)
+    encoder: str = "toynet"         # "toynet" (stages to `depth`), a ResNet state_dict file, or "vgg19" (see `vgg_weights`)
     vgg_weights: str = ""  # with encoder "vgg19": a torchvision VGG-19 ImageNet state_dict file; "" = random
     depth: int = 0  # encoder stages matched (0: VGG to relu4_1 with weights, ResNet to layer2, /8)
     seed: int = 0
