@@ -276,12 +276,14 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
 # %% ../nbs/90_reproduce.ipynb #d7348e92
 def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dict]:
     """Rows (paper, run, dataset, claim, ours, paper value, unit, setting, metric) for every claim of every
-    selected run."""
+    selected run that measures at least one of them."""
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
     for key, p in PAPERS.items():
         sel = finished_runs(runs, p, tags)
         for run in sel or [None]:
             m = read_metrics(run/"metrics.json") if run else {}
+            if run and sel and not any(c.value(m, ds) is not None for ds in _datasets(run) for c in p.claims):
+                continue                                    # a run that measures none of the claims (a sweep)
             for ds in _datasets(run) if run else [""]:
                 for c in p.claims:
                     if "{dataset}" not in c.metric and ds != (_datasets(run)[0] if run else ""): continue

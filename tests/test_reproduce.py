@@ -189,6 +189,11 @@ def test_runner_end_to_end():
             )
             # both finished non-dry runs, 3 claims each
             test_eq(len([r for r in results_table(runs) if r["paper"] == "demo"]), 6)
+            # a finished run that measures none of the claims (a sweep) adds no rows
+            import shutil
+            shutil.copytree(runs/"99_demo"/"demo", runs/"99_demo"/"demo_sweep")
+            (runs/"99_demo"/"demo_sweep"/"metrics.json").write_text(json.dumps({"demo/other": 1.0}))
+            test_eq({r["run"] for r in results_table(runs) if r["paper"] == "demo"}, {"demo", "demo_n=5"})
             md = write_results(rows, runs)
             assert (
                 "| demo | demo | toyworld | twice n | 8 | 8.0 | % |  |" in md
