@@ -279,11 +279,10 @@ def results_table(runs:Path|str|None=None, tags:list[str]|None=None) -> list[dic
     selected run that measures at least one of them."""
     runs = Path(runs or (repo_root() or Path.cwd())/"runs"); rows = []
     for key, p in PAPERS.items():
-        sel = finished_runs(runs, p, tags)
-        for run in sel or [None]:
-            m = read_metrics(run/"metrics.json") if run else {}
-            if run and sel and not any(c.value(m, ds) is not None for ds in _datasets(run) for c in p.claims):
-                continue                                    # a run that measures none of the claims (a sweep)
+        sel = [(d, read_metrics(d/"metrics.json")) for d in finished_runs(runs, p, tags)]
+        # a run that measures none of the claims (a sweep) has no rows
+        sel = [(d, m) for d, m in sel if any(c.value(m, ds) is not None for ds in _datasets(d) for c in p.claims)]
+        for run, m in sel or [(None, {})]:
             for ds in _datasets(run) if run else [""]:
                 for c in p.claims:
                     if "{dataset}" not in c.metric and ds != (_datasets(run)[0] if run else ""): continue
