@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 import torch, torch.nn.functional as F
 from tqdm import tqdm
-from .core import cache_dir, default_device, hf_offline_defaults, resolve_device
+from .core import cache_dir, default_device, hf_offline_defaults, resolve_device, save_atomic, load_cached, atomic_write
 
 # %% auto #0
 __all__ = ['LOCAL_MODELS', 'LoadedCLIP', 'WeightsNotFound', 'register_local_model', 'register_model_config', 'save_local_dir',
-           'load_clip', 'text_tower', 'token_id', 'inject_embeddings', 'encode_text', 'cached', 'encode_images',
-           'image_features', 'zero_shot_classifier', 'bench_text_truncation']
+           'load_clip', 'ConvStem', 'text_tower', 'token_id', 'inject_embeddings', 'encode_text', 'cached',
+           'encode_images', 'image_features', 'zero_shot_classifier', 'bench_text_truncation']
 
 # %% ../nbs/01_clip.ipynb #88cf78c9
 class LoadedCLIP(NamedTuple):
@@ -38,7 +38,7 @@ def _shipped(name:str) -> Callable[[], Path]:
 
 # %% ../nbs/01_clip.ipynb #fb0c4077
 LOCAL_MODELS: dict[str, Callable[[], Path]] = {
-    n: _shipped(n) for n in ("toyclip", "toyclip-vit", "toyclip-tiny")
+    n: _shipped(n) for n in ("toyclip", "toyclip-vit", "toyclip-vit-v1", "toyclip-tiny")
 }
 
 def register_local_model(name:str, # the name users pass to `load_clip`, e.g. "toyclip"
@@ -157,11 +157,66 @@ def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/
             key = f"{name}|random-init"
     device = torch.device(resolve_device(str(device) if device else ""))  # 'cuda' without CUDA: refused here
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, device=device, precision=precision, cache_dir=cache_dir, **kwargs)
+        if name.startswith("local-dir:") and (stem := _conv_stem(d)):       # a hybrid ViT (see `ConvStem`)
+            model, preprocess = _load_with_stem(d, ckpts[0], stem, device, precision, **kwargs)
+        else:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, device=device, precision=precision, cache_dir=cache_dir, **kwargs)
     except Exception as e:
         raise _load_error(name, pretrained, e) from None
     return LoadedCLIP(model.eval(), preprocess, open_clip.get_tokenizer(name), key)
+
+# %% ../nbs/01_clip.ipynb #ea269cf2
+class ConvStem(torch.nn.Module):
+    """A ViT patch embedding as k stride-2 3x3 convolutions with ReLU, then a 1x1 convolution:
+    (B,3,S,S) -> (B,width,S/2^k,S/2^k)."""
+    def __init__(self, channels:list[int], # c_1..c_k, the convolutions' output channels
+                 width:int, # the ViT's token width D
+                 bn:bool=False): # BatchNorm after each 3x3 convolution (training; `folded` removes it)
+        super().__init__()
+        layers, c = [], 3
+        for o in channels:
+            layers += [torch.nn.Conv2d(c, o, 3, 2, 1, bias=not bn), *([torch.nn.BatchNorm2d(o)] if bn else []),
+                       torch.nn.ReLU()]
+            c = o
+        self.layers = torch.nn.Sequential(*layers, torch.nn.Conv2d(c, width, 1))
+        self.channels, self.out_channels = list(channels), width
+    def forward(self, x): return self.layers(x)
+    def folded(self) -> "ConvStem":
+        "The same function in eval mode, each BatchNorm folded into the convolution before it."
+        out = ConvStem(self.channels, self.out_channels).to(self.layers[0].weight.device)
+        bns = {i: m for i, m in enumerate(self.layers) if isinstance(m, torch.nn.BatchNorm2d)}
+        with torch.no_grad():
+            convs = [(i, m) for i, m in enumerate(self.layers) if isinstance(m, torch.nn.Conv2d)]
+            for k, (i, conv) in enumerate(convs):
+                w, b = conv.weight, conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+                if (bn := bns.get(i + 1)) is not None:
+                    s = bn.weight / (bn.running_var + bn.eps).sqrt()
+                    w, b = w * s[:, None, None, None], bn.bias + (b - bn.running_mean) * s
+                target = [m for m in out.layers if isinstance(m, torch.nn.Conv2d)][k]
+                target.weight.copy_(w); target.bias.copy_(b)
+        return out
+
+def _conv_stem(folder:Path) -> list[int]|None:
+    "The conv stem a local-dir folder's config asks for (dg_literate's extension), or None."
+    return json.loads((folder/"open_clip_config.json").read_text()).get("dg_literate", {}).get("conv_stem")
+
+def _load_with_stem(folder:Path, ckpt:Path, stem:list[int], device, precision:str, **kwargs):
+    "open_clip's model from the folder's config without weights, the conv stem swapped in, then the weights."
+    import logging, open_clip
+    logging.disable(logging.WARNING)                       # open_clip's "initialized randomly": we load next
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            f"local-dir:{folder}", load_weights=False, device=device, precision=precision, **kwargs)
+    finally: logging.disable(logging.NOTSET)
+    v = model.visual
+    v.conv1 = ConvStem(stem, v.conv1.out_channels).to(device=device, dtype=v.class_embedding.dtype)
+    if ckpt.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        sd = load_file(ckpt)
+    else: sd = torch.load(ckpt, map_location="cpu", weights_only=True)
+    model.load_state_dict(sd, strict=True)
+    return model, preprocess
 
 # %% ../nbs/01_clip.ipynb #884b2b07
 class _TextTower(NamedTuple):
@@ -268,10 +323,9 @@ def cached(key:dict, # what the result depends on (JSON-serializable)
     "Load a torch-serializable result from the disk cache under a hash of `key`, or compute and store it."
     h = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
     p = cache_dir(folder)/f"{h}.pt"
-    if p.exists() and not refresh: return torch.load(p, weights_only=False)
+    if not refresh and (out := load_cached(p)) is not None: return out   # tensors only; unreadable: recomputed
     out = compute()
-    tmp = p.with_suffix(f".tmp{os.getpid()}"); torch.save(out, tmp); tmp.replace(p)   # atomic
-    p.with_suffix(".json").write_text(json.dumps(key, indent=1, sort_keys=True, default=str))
+    save_atomic(out, p); atomic_write(p.with_suffix(".json"), json.dumps(key, indent=1, sort_keys=True, default=str))
     return out
 
 # %% ../nbs/01_clip.ipynb #df7266b9

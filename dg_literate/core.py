@@ -9,10 +9,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 # %% auto #0
-__all__ = ['set_seed', 'default_device', 'repo_root', 'cache_dir', 'in_test', 'run_dir', 'ShippedWeightsError', 'weights_root',
-           'write_manifest', 'shipped_weights', 'shrink_for_test', 'dry_run', 'user_params', 'shrink_for_dry_run',
-           'tiny_run', 'resolve_device', 'read_metrics', 'write_metrics', 'save_fig', 'markdown_table', 'save_table',
-           'hub_reachable', 'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
+__all__ = ['set_seed', 'default_device', 'repo_root', 'cache_dir', 'in_test', 'run_dir', 'DiskFull', 'atomic_write',
+           'save_atomic', 'load_cached', 'ShippedWeightsError', 'weights_root', 'write_manifest', 'shipped_weights',
+           'shrink_for_test', 'dry_run', 'user_params', 'shrink_for_dry_run', 'tiny_run', 'resolve_device',
+           'read_metrics', 'write_metrics', 'save_fig', 'markdown_table', 'save_table', 'hub_reachable',
+           'hf_offline_defaults', 'skip', 'export_tests', 'export_tests_cli', 'known_failure']
 
 # %% ../nbs/00_core.ipynb #72441aec
 def set_seed(seed:int, # seed for `random`, NumPy and torch
@@ -69,6 +70,53 @@ def run_dir(*parts:str) -> Path:
     d = base.joinpath(*parts); d.mkdir(parents=True, exist_ok=True)
     return d
 
+# %% ../nbs/00_core.ipynb #36e2fd46
+class DiskFull(OSError):
+    "No space left on the device while writing a file (errno ENOSPC)."
+    def __str__(self): return self.strerror
+
+def _mount_point(p:Path) -> Path:
+    p = p.resolve()
+    while not os.path.ismount(p): p = p.parent
+    return p
+
+def _write_bytes(f, data:bytes): f.write(data)   # the one place that writes (tests patch it)
+
+def atomic_write(path:Path|str, # the file to (re)write
+                 data:bytes|str) -> Path:
+    "Write `data` to `path` through a per-process temporary file and a rename; `DiskFull` on ENOSPC."
+    import errno
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    data = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f: _write_bytes(f, data); f.flush(); os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno != errno.ENOSPC: raise
+        raise DiskFull(errno.ENOSPC, f"no space left on {_mount_point(path.parent)} while writing {path}; "
+                       f"{len(data) / 2**20:.1f} MB needed") from None
+    return path
+
+def save_atomic(obj, # anything `torch.save` takes
+                path:Path|str) -> int: # bytes written
+    "`torch.save(obj, path)`, whole or not at all (`atomic_write`)."
+    import io, torch
+    buf = io.BytesIO(); torch.save(obj, buf); atomic_write(path, buf.getvalue())
+    return buf.tell()
+
+def load_cached(path:Path|str): # a cache file written by `save_atomic`
+    "The tensors in a cache file, or None (with a warning naming it, the file deleted) if it is unreadable."
+    import torch, warnings
+    path = Path(path)
+    if not path.exists(): return None
+    try: return torch.load(path, weights_only=True)
+    except Exception as e:
+        warnings.warn(f"unreadable cache file {path} ({type(e).__name__}: {str(e)[:120]}); recomputing it")
+        path.unlink(missing_ok=True)
+        return None
+
 # %% ../nbs/00_core.ipynb #2bf65396
 class ShippedWeightsError(RuntimeError):
     "A shipped weight folder is missing, incomplete or corrupt."
@@ -94,7 +142,7 @@ def write_manifest(folder:Path|str, # the finished weight folder
         if p.is_file() and p.name != "MANIFEST.json"
     }
     man = dict(files=files, **meta)
-    (folder/"MANIFEST.json").write_text(json.dumps(man, indent=1, sort_keys=True, default=str))
+    atomic_write(folder/"MANIFEST.json", json.dumps(man, indent=1, sort_keys=True, default=str))
     return man
 
 _VERIFIED = {}
@@ -104,7 +152,13 @@ def shipped_weights(name:str) -> Path:
     folder = weights_root() / name
     fix = f"rebuild it with `dg-reproduce build {name}` (CPU or CUDA; the notebook records the time)"
     man = folder/"MANIFEST.json"
-    if not man.is_file(): raise ShippedWeightsError(f"no shipped weights for {name!r} in {folder}: {fix}")
+    if not man.is_file():
+        if folder.is_dir() and any(folder.iterdir()):
+            raise ShippedWeightsError(
+                f"{name}: {man} is missing, so the weights in {folder} cannot be checked: restore it "
+                f"(git checkout -- {man.name}) or {fix}"
+            )
+        raise ShippedWeightsError(f"no shipped weights for {name!r} in {folder}: {fix}")
     files = json.loads(man.read_text())["files"]
     key = (
         str(folder),
@@ -211,7 +265,7 @@ def write_metrics(metrics:dict, # flat {key: number|str|bool}
         if not isinstance(v, (int, float, str, bool, type(None))):
             raise TypeError(f"metric {k!r}: {type(v).__name__} is not a JSON scalar")
         merged[prefix + k] = v
-    p.write_text(json.dumps(merged, indent=1, sort_keys=True))
+    atomic_write(p, json.dumps(merged, indent=1, sort_keys=True))
     return merged
 
 def save_fig(fig, # a matplotlib Figure

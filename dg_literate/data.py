@@ -18,7 +18,8 @@ from .core import cache_dir, repo_root, dry_run
 __all__ = ['SPECS', 'DATASETS', 'PROVIDERS', 'IMAGENET_DIRS', 'DRY_RUN_PER_CLASS', 'DRY_RUN_CLASSES', 'Source', 'DatasetSpec',
            'md5sum', 'download_and_verify', 'prepare_dataset', 'check_counts', 'DomainDataset', 'DomainSubset',
            'FolderDomainDataset', 'register_dataset', 'data_roots', 'find_data_root', 'get_dataset', 'class_names',
-           'imagenet_class_indices', 'ImageNetVariants', 'StandInDataset', 'dry_run_dataset', 'Split', 'loo_split']
+           'imagenet_class_indices', 'ImageNetVariants', 'StandInDataset', 'dry_run_dataset', 'dataset_domains',
+           'Split', 'loo_split']
 
 # %% ../nbs/02_data.ipynb #c3885817
 @dataclass(frozen=True)
@@ -157,8 +158,12 @@ def prepare_dataset(name:str|DatasetSpec, root:Path|str) -> Path:
 
 # %% ../nbs/02_data.ipynb #d51db1a4
 _EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+_SIDECARS = {"Thumbs.db", "desktop.ini"}
+def _visible(p:Path) -> bool:
+    "Not a hidden file or an OS sidecar (macOS `._*` and `.DS_Store`, Windows `Thumbs.db`)."
+    return not p.name.startswith(".") and p.name not in _SIDECARS
 def _images(folder:Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTS)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTS and _visible(p))
 
 # %% ../nbs/02_data.ipynb #abbdb7d5
 def check_counts(spec:DatasetSpec, folder:Path) -> None:
@@ -183,7 +188,20 @@ class DomainDataset:
         domain_classes: dict[str, list[int]] | None = None,
     ):  # per domain, the classes it has (default: all)
         self.name, self.domains, self.classes, self.items = name, list(domains), list(classes), items
-        self.key, self.domain_classes = key or name, domain_classes or {}
+        self.key, self.domain_classes, self._fp = key or name, domain_classes or {}, {}
+        if fps := "".join(self.fingerprint(d) for d in self.domains):  # image files: the key covers their content
+            self.key += "@" + hashlib.sha1(fps.encode()).hexdigest()[:12]
+
+    def fingerprint(self, domain:str) -> str:
+        """A hash of `domain`'s image files (paths, sizes, modification times, labels); '' for generated
+        images."""
+        if domain not in self._fp:
+            h = hashlib.sha1()
+            for it, y in self.items[self.check_domain(domain)]:
+                if not isinstance(it, Path): self._fp[domain] = ""; return ""
+                s = it.stat(); h.update(f"{it}|{s.st_size}|{s.st_mtime_ns}|{y}\n".encode())
+            self._fp[domain] = h.hexdigest()[:16]
+        return self._fp[domain]
 
     def classes_of(self, domain:str) -> list[int]:
         """Indices of the classes `domain` has: all, except in datasets such as ImageNet-A/R (200 of
@@ -200,7 +218,13 @@ class DomainDataset:
         return d
     def image(self, domain:str, i:int) -> Image.Image:
         "The i-th image of `domain` as an RGB PIL image."
-        return Image.open(self.items[domain][i][0]).convert("RGB")
+        p = self.items[domain][i][0]
+        try:
+            with Image.open(p) as im: return im.convert("RGB")
+        except (OSError, ValueError) as e:  # truncated, not an image (PIL's UnidentifiedImageError), ...
+            raise OSError(
+                f"cannot read image {p} ({e}); to skip it, delete it or move it out of the dataset folder"
+            ) from None
     def labels(self, domain:str) -> torch.Tensor:
         return torch.tensor([y for _, y in self.items[self.check_domain(domain)]])
     def subset(self, domain:str, indices=None, transform:Callable|None=None) -> "DomainSubset":
@@ -245,7 +269,7 @@ class FolderDomainDataset(DomainDataset):
         domains = (
             list(domains)
             if domains
-            else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits")
+            else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits" and _visible(p))
         )
         if not domains: raise FileNotFoundError(f"{folder} has no domain folders")
         for d in domains:
@@ -254,7 +278,7 @@ class FolderDomainDataset(DomainDataset):
         classes = (
             list(classes)
             if classes
-            else sorted(p.name for p in (folder / domains[0]).iterdir() if p.is_dir())
+            else sorted(p.name for p in (folder / domains[0]).iterdir() if p.is_dir() and _visible(p))
         )
         items = {}
         for d in domains:
@@ -488,6 +512,32 @@ def dry_run_dataset(name:str, root:Path|str|None=None, per_class:int=DRY_RUN_PER
         items,
         key=f"dry:{full.key}:{per_class}",
         domain_classes=dcls,
+    )
+
+# %% ../nbs/02_data.ipynb #38c72374
+def dataset_domains(name:str, # as `get_dataset` takes it
+                    root:Path|str|None=None, # data root (default: `find_data_root`)
+                    must_exist:bool=True) -> list[str]|None: # False: names only (a dry run stands in for it)
+    """The domains of a dataset without reading its images, for checking parameters before a run; None for a
+    registered dataset, whose domains only its builder knows."""
+    if name in DATASETS: return None
+    if name in PROVIDERS:
+        return list(importlib.import_module(PROVIDERS[name].split(":")[0]).ALL_DOMAINS)
+    if name == "ImageNetOOD": return list(IMAGENET_DIRS)
+    if name in SPECS:
+        spec = SPECS[name]; r = Path(root) if root else find_data_root(name)
+        if must_exist and (r is None or not (r/spec.folder).is_dir()):
+            raise FileNotFoundError(
+                f"{name} not found (looked for {spec.folder}/ in {r or ', '.join(map(str, data_roots()))}): "
+                f"download it with `dg_literate.data.prepare_dataset('{name}', root)` or set DG_LITERATE_DATA"
+            )
+        return list(spec.domains)
+    folder = Path(name)
+    if folder.is_dir():
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits" and _visible(p))
+    raise KeyError(
+        f"unknown dataset {name!r}: known {sorted(SPECS) + ['ImageNetOOD'] + sorted(PROVIDERS) + sorted(DATASETS)}, "
+        "or pass a DomainBed-layout folder path"
     )
 
 # %% ../nbs/02_data.ipynb #316a7901

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
-from .core import set_seed
+from .core import set_seed, save_atomic
 from dg_literate.train import (
     DomainData,
     DGModelConfig,
@@ -458,7 +458,7 @@ def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSO
     ldm = None if job["method"] == "erm" else _LDMS[key]
     r = train_df(ds, job["sources"], job["targets"], DFConfig(**job["cfg"]), ldm, device, progress, ckpt=ckpt)
     if snaps := r.pop("snapshots"):
-        torch.save(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))
+        save_atomic(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))
     return dict(job, ldm=ldm_name, **r)
 
 def run_df_grid(ds, # a `DomainDataset`

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from tqdm import tqdm
+from .core import atomic_write, save_atomic
 
 # %% auto #0
 __all__ = ['LAUNCHERS', 'Job', 'job_key', 'write_json_atomic', 'write_result', 'read_finished', 'compute', 'run_jobs', 'toy_job',
@@ -30,7 +31,7 @@ def job_key(name:str, cfg:dict) -> str:
 
 def write_json_atomic(f:Path, obj:dict):
     "Write `obj` as JSON to `f` through a temporary file and a rename, so `f` is never half-written."
-    tmp = f.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(json.dumps(obj)); tmp.replace(f)
+    atomic_write(f, json.dumps(obj))
 
 def write_result(folder:Path, key:str, r:dict):
     """Save a job's result: its `tensors` (if any) to `<key>.pt`, then the rest to `<key>.json`, which marks
@@ -38,7 +39,7 @@ def write_result(folder:Path, key:str, r:dict):
     r = dict(r); tensors = r.pop("tensors", None)
     if tensors is not None:
         import torch
-        tmp = folder/f"{key}.pt.{os.getpid()}.tmp"; torch.save(tensors, tmp); tmp.replace(folder/f"{key}.pt")
+        save_atomic(tensors, folder/f"{key}.pt")
     write_json_atomic(folder/f"{key}.json", r)
 
 def read_finished(folder:Path, job:Job) -> dict|None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from .clip import encode_text, token_id, text_tower
+from .core import save_atomic
 
 # %% auto #0
 __all__ = ['STYLE_PROMPT', 'STYLE_CONTENT_PROMPT', 'CONTENT_PROMPT', 'style_prompts', 'PromptStylerConfig',
@@ -195,7 +196,7 @@ def learn_style_vectors(model, tokenizer, # an open_clip CLIP (frozen here) and 
             st["losses"] = torch.cat([st["losses"], losses[None]]); st["seconds"] = time.time() - t0
             if len(losses): bar.set_postfix(style=f"{losses[-1, 0]:.3f}", content=f"{losses[-1, 1]:.3f}")
             if ckpt is not None:
-                torch.save(dict(st, cfg=asdict(cfg), classnames=list(classnames), model=fp), ckpt)
+                save_atomic(dict(st, cfg=asdict(cfg), classnames=list(classnames), model=fp), ckpt)
     return dict(
         styles=st["styles"],
         f_style=st["f_style"],

@@ -115,11 +115,11 @@ class MultimodalPrompts(nn.Module):
         )
         self.ctx = nn.Parameter(emb[1:1 + n_ctx].detach().clone().float().cpu())  # $P_t^0$ (n,D_t)
         self.deep = nn.Parameter(torch.randn(depth - 1, n_ctx, Dt, generator=g) * 0.02)  # $P_t^{1..J-1}$
-        if vision:
-            self.couple = nn.ModuleList([nn.Linear(Dt, Dv) for _ in range(depth)])  # $F_0..F_{J-1}$
-            for lin in self.couple:
-                nn.init.normal_(lin.weight, std=0.02, generator=g)
-                nn.init.zeros_(lin.bias)
+        if vision:  # $F_0..F_{J-1}$ as MaPLe's code makes them: torch's default init, F_1.. copies of one layer
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                first, deep = nn.Linear(Dt, Dv), nn.Linear(Dt, Dv)   # `self.proj`, `single_layer`
+            self.couple = nn.ModuleList([first] + [copy.deepcopy(deep) for _ in range(depth - 1)])  # `_get_clones`
     def vision_prompts(self) -> list[torch.Tensor]|None:
         "$P_v^j=F_j(P_t^j)$ for j < J, each (n,D_v)."
         if not self.vision: return None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_reproduce.ipynb #e4bcd841
 from __future__ import annotations
-import argparse, csv, fnmatch, importlib, json, os, re, shutil, sys, time, pkgutil
+import argparse, contextlib, csv, fnmatch, importlib, json, os, re, shutil, sys, time, pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 import yaml
@@ -13,10 +13,12 @@ from .core import repo_root, read_metrics, markdown_table
 
 # %% auto #0
 __all__ = ['PAPERS', 'SIDE_BY_SIDE', 'PUBLISH_LIMIT', 'BUILDS', 'Claim', 'Paper', 'register_paper', 'nbs_dir', 'discover',
-           'notebook_parameters', 'check_types', 'RunFailed', 'without_test_cells', 'run_paper', 'finished_runs',
-           'results_table', 'write_results', 'side_by_side', 'side_by_side_figure', 'metrics_tables',
-           'results_document', 'published_outputs', 'publish_run', 'check_published', 'benchmarks', 'build_model',
-           'param_files', 'dry_run_all', 'time_left', 'progress_line', 'run_all', 'main']
+           'notebook_parameters', 'check_types', 'RunFailed', 'without_test_cells', 'load_yaml', 'read_params_file',
+           'check_values', 'check_data', 'smoke_values', 'RunBusy', 'run_lock', 'run_status', 'resolve_params',
+           'run_paper', 'finished_runs', 'unfinished_runs', 'results_table', 'write_results', 'side_by_side',
+           'side_by_side_figure', 'metrics_tables', 'previous_results', 'results_document', 'published_outputs',
+           'publish_run', 'check_published', 'benchmarks', 'build_model', 'param_files', 'dry_run_all', 'time_left',
+           'progress_line', 'run_all', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #d651cc25
 @dataclass
@@ -145,6 +147,173 @@ def without_test_cells(nb:Path|str, # a paper notebook
             c.source = f"# test `{c.source.splitlines()[0][10:].strip()}`: run by `make test` (nbdev_test, pytest), skipped in reproductions"
     nbformat.write(book, str(out)); return Path(out)
 
+# %% ../nbs/90_reproduce.ipynb #2963f945
+def load_yaml(text:str, # YAML source
+              where:str): # what it is, for the message: a file's path, or "-p NAME"
+    "Parse YAML; a syntax error is one line that names `where` and the line."
+    try: return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        m = getattr(e, "problem_mark", None)
+        at = f", line {m.line + 1}" if m is not None else ""
+        raise ValueError(f"{where}{at}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+
+def read_params_file(pf:Path) -> dict:
+    "A parameter file's values: a YAML mapping of name: value (empty file: none)."
+    params = load_yaml(pf.read_text(), str(pf))
+    if params is None: return {}
+    if not isinstance(params, dict):
+        raise TypeError(f"{pf}: a parameter file is a mapping of `name: value` lines, not a {type(params).__name__}")
+    return params
+
+# %% ../nbs/90_reproduce.ipynb #4d874046
+_ZERO = re.compile(r"(?<![\w.])0(?![\w.])")    # a bare 0 in a parameter's help: "(0: all)", "0 skips it"
+
+def check_values(params:dict, # name -> value, what will run
+                 known:dict, # `notebook_parameters` of the notebook
+                 source:dict|None=None): # name -> where the value came from, for the message
+    """Refuse values outside their parameter's range before anything runs: an int is >= 1, or >= 0 where its
+    default or help allows 0; the device exists here; the launcher is known."""
+    bad, where = [], lambda k: (source or {}).get(k, "the parameters")
+    for k, v in params.items():
+        d = known.get(k, {})
+        if d.get("inferred_type_name") != "int" or isinstance(v, bool) or not isinstance(v, int): continue
+        helps = d.get("help") or ""
+        floor = None if "negative" in helps else 0 if str(d.get("default")) == "0" or _ZERO.search(helps) else 1
+        if floor is not None and v < floor: bad.append(f"{k}: {v} is below {floor} (from {where(k)})")
+    if params.get("launcher", "local") not in ("local", "ray"):
+        bad.append(f"launcher: {params['launcher']!r} is not 'local' or 'ray' (from {where('launcher')})")
+    if bad: raise ValueError("parameter value(s) out of range, nothing was run:\n  " + "\n  ".join(bad))
+    if params.get("device"):
+        from dg_literate.core import resolve_device
+        resolve_device(params["device"])                  # ValueError / RuntimeError with what to pass instead
+
+# %% ../nbs/90_reproduce.ipynb #acad136c
+_DOMAIN_PARAMS = ("domains", "held_out", "single_sources", "targets", "source")
+
+def check_data(params:dict, # every parameter's value as it will run (defaults included)
+               dry_run:bool=False): # a dry run stands in for a missing dataset: only names are checked
+    """Refuse unknown datasets and domains before the kernel starts (the toy world renders for minutes
+    before a paper would notice)."""
+    from dg_literate.data import dataset_domains
+    root = params.get("data_root") or None
+    names = params.get("datasets") if isinstance(params.get("datasets"), list) else [params.get("dataset")]
+    doms = {n: dataset_domains(n, root, must_exist=not dry_run) for n in names if isinstance(n, str) and n}
+    if len(doms) != 1 or None in doms.values(): return       # several datasets (no domain parameters), or a registered one
+    (name, have), = doms.items()
+    for k in _DOMAIN_PARAMS:
+        v = params.get(k)
+        for d in ([v] if isinstance(v, str) else v if isinstance(v, list) else []):
+            if d not in have:
+                raise ValueError(f"{k}: {name} has no domain {d!r}; its domains: {have}; nothing was run")
+
+# %% ../nbs/90_reproduce.ipynb #335a9596
+def smoke_values(nb_path:Path|str) -> dict:
+    "What the notebook's `shrink_for_test(globals(), ...)` sets in a smoke run (its literal arguments)."
+    import ast, nbformat
+    out = {}
+    for c in nbformat.read(str(nb_path), 4).cells:
+        if c.cell_type != "code" or "shrink_for_test(" not in c.source: continue
+        try: tree = ast.parse(c.source)
+        except SyntaxError: continue                      # a cell with IPython magics
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "shrink_for_test":
+                for kw in n.keywords:
+                    try: out[kw.arg] = ast.literal_eval(kw.value)
+                    except ValueError: pass               # computed in the notebook: not known here
+    return out
+
+# %% ../nbs/90_reproduce.ipynb #a01d660c
+class RunBusy(RuntimeError):
+    "Another process is running into the same run folder."
+
+def _lock_file(out:Path) -> Path: return out.parent/f".{out.name}.lock"
+
+@contextlib.contextmanager
+def run_lock(out:Path): # the run folder
+    """Hold the run folder's lock (`fcntl.flock`, freed by the kernel when the process dies, so a dead run's lock
+    is taken over); `RunBusy` at once if a live process holds it."""
+    import fcntl
+    lf = _lock_file(out); lf.parent.mkdir(parents=True, exist_ok=True)
+    f = open(lf, "a+")
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); who = f.read().strip() or "another process"; f.close()
+        raise RunBusy(f"{out} is already running ({who}): wait for it, or pass another --tag") from None
+    f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"); f.flush()
+    try: yield
+    finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()
+
+def _locked(out:Path) -> bool:
+    import fcntl
+    if not _lock_file(out).exists(): return False
+    with open(_lock_file(out)) as f:
+        try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError: return True
+        fcntl.flock(f, fcntl.LOCK_UN); return False
+
+def run_status(out:Path|str) -> dict:
+    """A run folder's `status.json`; a "running" whose process is gone (its lock is free: killed, or the
+    machine went down) reads as "interrupted"."""
+    out = Path(out); f = out/"status.json"
+    st = json.loads(f.read_text()) if f.exists() else {"status": "not started"}
+    if st.get("status") == "running" and not _locked(out):
+        st = {**st, "status": "interrupted", "reason": f"its process (pid {st.get('pid', '?')}) ended without finishing"}
+    return st
+
+def _set_status(out:Path, status:str, **info):
+    from dg_literate.core import atomic_write
+    try: atomic_write(out/"status.json", json.dumps(dict(status=status, **info)))
+    except OSError: pass                                   # a full disk: `run_status` still tells from the lock
+
+class _Terminated(KeyboardInterrupt):
+    "SIGTERM, raised where Ctrl-C would be so the run ends the same way."
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def stop(*_): raise _Terminated("SIGTERM")
+    old = signal.signal(signal.SIGTERM, stop)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
+def _keep_notebook(partial:Path, final:Path):
+    "The executed notebook goes to its name if it is whole JSON; a truncated one is deleted."
+    if not partial.exists(): return
+    try: json.loads(partial.read_text()); partial.replace(final)
+    except (ValueError, OSError): partial.unlink(missing_ok=True)
+
+# %% ../nbs/90_reproduce.ipynb #cdf1f8a1
+def resolve_params(paper:Paper, nbs:Path, params_file:str|None=None, overrides:dict|None=None,
+                   smoke:bool=False, dry_run:bool=False) -> tuple[Path, dict, dict]:
+    """The parameter file, the values that will run and where each came from, all checked before anything
+    runs (names, types, ranges, device, datasets and domains; a smoke run's own values against `-p`)."""
+    nb = nbs/paper.notebook
+    pf = Path(params_file or paper.params)
+    pf = pf if pf.is_file() else nbs/pf
+    if not pf.is_file():
+        raise FileNotFoundError(f"parameter file {params_file or paper.params} not found (looked in . and {nbs})")
+    params, overrides = read_params_file(pf), overrides or {}
+    source = {k: pf.name for k in params} | {k: "-p" for k in overrides}
+    params.update(overrides)
+    known = notebook_parameters(nb)
+    if unknown := sorted(set(params) - set(known)):
+        raise KeyError(f"{paper.notebook} has no parameter(s) {unknown}; its parameters: {sorted(known)}")
+    check_types(params, known, source)
+    if smoke:  # the smoke run's values replace the file's; a value the user passed is never silently replaced
+        small = smoke_values(nb)
+        if clash := [f"{k}={small[k]!r} (you passed {v!r})" for k, v in overrides.items() if k in small and small[k] != v]:
+            raise ValueError("--smoke sets " + ", ".join(clash) + " itself: drop those -p values, or run without --smoke")
+        params |= small; source |= {k: "--smoke" for k in small}
+    check_values(params, known, source)
+    import ast
+    defaults = {}
+    for k, d in known.items():
+        try: defaults[k] = ast.literal_eval(d["default"])
+        except (ValueError, SyntaxError): pass
+    check_data(defaults | params, dry_run)
+    return pf, params, source
+
 # %% ../nbs/90_reproduce.ipynb #2c16ecc3
 def run_paper(key:str, # registered paper key
               params_file:str|None=None, # YAML parameters (default: the paper's); resolved from cwd, then nbs/
@@ -164,95 +333,86 @@ def run_paper(key:str, # registered paper key
         )
     if key not in PAPERS: raise KeyError(f"unknown paper {key!r}; registered: {sorted(PAPERS)}")
     paper, nbs = PAPERS[key], nbs_dir(nbs)
-    nb = nbs/paper.notebook
-    pf = Path(params_file or paper.params)
-    pf = pf if pf.is_file() else nbs/pf
-    if not pf.is_file():
-        raise FileNotFoundError(
-            f"parameter file {params_file or paper.params} not found (looked in . and {nbs})"
-        )
-    params = yaml.safe_load(pf.read_text()) or {}
     overrides = overrides or {}
-    source = {k: pf.name for k in params} | {k: "-p" for k in overrides}
-    params.update(overrides)
-    known = notebook_parameters(nb)
-    if unknown := sorted(set(params) - set(known)):
-        raise KeyError(f"{paper.notebook} has no parameter(s) {unknown}; its parameters: {sorted(known)}")
-    check_types(params, known, source)
-    # 'cuda' on a machine without it: refused before the run
-    if str(params.get("device", "")).startswith("cuda"):
-        from dg_literate.core import resolve_device
-        resolve_device(params["device"])
+    pf, params, _ = resolve_params(paper, nbs, params_file, overrides, smoke, dry_run)
     tag = tag or _tag(pf.name, overrides) + ("_smoke" if smoke else "") + ("_dry" if dry_run else "")
     out = Path(runs or (repo_root() or Path.cwd())/"runs")/Path(paper.notebook).stem/tag
-    status = out/"status.json"
-    if status.exists() and json.loads(status.read_text()).get("status") == "done" and not force:
-        print(f"{key}: {out} already finished (use --force to run again)"); return out
-    if dry_run and out.exists(): shutil.rmtree(out)  # a dry run starts clean: no job results of an older code
-    out.mkdir(parents=True, exist_ok=True)
-    if force: (out/"metrics.json").unlink(missing_ok=True)
-    (out / "params.json").write_text(
-        json.dumps(
-            dict(
-                paper=key,
-                notebook=paper.notebook,
-                params_file=str(pf),
-                params=params,
-                smoke=smoke,
-                dry_run=dry_run,
-            ),
-            indent=1,
-        )
-    )
-    env = {
-        "DG_LITERATE_RUN_DIR": str(out.resolve()),
-        "IN_TEST": "1" if smoke else None,
-        "DG_LITERATE_DRY_RUN": "1" if dry_run else None,
-        "DG_LITERATE_USER_PARAMS": json.dumps(sorted(overrides)) if dry_run else None,
-        "DG_LITERATE_PUBLISH": (
-            "1" if pf.resolve() == (nbs / paper.params).resolve() and not overrides else "0"
-        ),  # figures/: defaults only
-        "HF_HUB_OFFLINE": "1" if dry_run else os.environ.get("HF_HUB_OFFLINE"),
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    for k, v in env.items():
-        if v is None: os.environ.pop(k, None)
-        else: os.environ[k] = v
-    status.write_text(json.dumps({"status": "running", "started": time.time()}))
-    t0 = time.time()
-    src = nb if tests else without_test_cells(nb, out/".input.ipynb")
-    try:
-        pm.execute_notebook(
-            str(src),
-            str(out / paper.notebook),
-            parameters=params,
-            cwd=str(nbs),
-            kernel_name="python3",
-            progress_bar=progress,
-            request_save_on_cell_execute=True,
-        )
-    except pm.PapermillExecutionError as e:
-        where = f"cell {e.cell_index} (In [{e.exec_count}]: {_first_line(e.source)!r})"
-        status.write_text(
+    with run_lock(out):                                    # one writer per run folder
+        st = run_status(out)
+        if st.get("status") == "done" and not force:
+            print(f"{key}: {out} already finished (use --force to run again)"); return out
+        if dry_run and out.exists(): shutil.rmtree(out)  # a dry run starts clean: no job results of an older code
+        out.mkdir(parents=True, exist_ok=True)
+        for t in out.rglob(".*.tmp"): t.unlink()           # a killed writer's partial files (we hold the lock)
+        if force: (out/"metrics.json").unlink(missing_ok=True)
+        (out / "params.json").write_text(
             json.dumps(
-                {
-                    "status": "failed",
-                    "cell": e.cell_index,
-                    "error": f"{e.ename}: {e.evalue}",
-                    "seconds": time.time() - t0,
-                }
+                dict(paper=key, notebook=paper.notebook, params_file=str(pf), params=params, smoke=smoke,
+                     dry_run=dry_run),
+                indent=1,
             )
         )
-        raise RunFailed(
-            f"{key}: {paper.notebook} failed in {where}: {e.ename}: {e.evalue}\n  executed notebook: "
-            f"{out/paper.notebook}"
-        ) from None
-    finally:
-        (out/".input.ipynb").unlink(missing_ok=True)
-        for k, v in saved.items():
+        env = {
+            "DG_LITERATE_RUN_DIR": str(out.resolve()),
+            "IN_TEST": "1" if smoke else None,
+            "DG_LITERATE_DRY_RUN": "1" if dry_run else None,
+            "DG_LITERATE_USER_PARAMS": json.dumps(sorted(overrides)) if dry_run else None,
+            "DG_LITERATE_PUBLISH": (
+                "1" if pf.resolve() == (nbs / paper.params).resolve() and not overrides else "0"
+            ),  # figures/: defaults only
+            "HF_HUB_OFFLINE": "1" if dry_run else os.environ.get("HF_HUB_OFFLINE"),
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        for k, v in env.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
-    status.write_text(json.dumps({"status": "done", "seconds": round(time.time() - t0, 1)}))
+        _set_status(out, "running", started=time.time(), pid=os.getpid())
+        t0 = time.time()
+        nb = nbs/paper.notebook
+        src = nb if tests else without_test_cells(nb, out/".input.ipynb")
+        partial, final = out/f".{Path(paper.notebook).stem}.partial.ipynb", out/paper.notebook
+        ended = lambda status, **kw: _set_status(out, status, seconds=round(time.time() - t0, 1), **kw)
+        try:
+            with _sigterm_interrupts():
+                pm.execute_notebook(
+                    str(src),
+                    str(partial),
+                    parameters=params,
+                    cwd=str(nbs),
+                    kernel_name="python3",
+                    progress_bar=progress,
+                    request_save_on_cell_execute=True,
+                )
+        except pm.PapermillExecutionError as e:
+            _keep_notebook(partial, final)
+            if e.ename == "KeyboardInterrupt":
+                ended("interrupted", reason="Ctrl-C (SIGINT)", cell=e.cell_index); raise KeyboardInterrupt from None
+            where = f"cell {e.cell_index} (In [{e.exec_count}]: {_first_line(e.source)!r})"
+            ended("failed", cell=e.cell_index, error=f"{e.ename}: {e.evalue}")
+            if e.ename == "DiskFull": raise RunFailed(f"{key}: {e.evalue} (in {where})") from None
+            raise RunFailed(
+                f"{key}: {paper.notebook} failed in {where}: {e.ename}: {e.evalue}\n  executed notebook: "
+                f"{final}"
+            ) from None
+        except KeyboardInterrupt as e:
+            _keep_notebook(partial, final)
+            ended("interrupted", reason="SIGTERM" if isinstance(e, _Terminated) else "Ctrl-C (SIGINT)"); raise
+        except OSError as e:
+            import errno
+            _keep_notebook(partial, final)
+            if e.errno != errno.ENOSPC: ended("failed", error=f"{type(e).__name__}: {e}"); raise
+            from dg_literate.core import _mount_point
+            ended("failed", error=f"no space left on {_mount_point(out)}")
+            raise RunFailed(f"{key}: no space left on {_mount_point(out)} while writing {final}") from None
+        except BaseException as e:
+            _keep_notebook(partial, final); ended("failed", error=f"{type(e).__name__}: {e}"); raise
+        finally:
+            (out/".input.ipynb").unlink(missing_ok=True)
+            for k, v in saved.items():
+                if v is None: os.environ.pop(k, None)
+                else: os.environ[k] = v
+        _keep_notebook(partial, final)
+        ended("done")
     return out
 
 # %% ../nbs/90_reproduce.ipynb #bb4e8e5a
@@ -271,6 +431,17 @@ def finished_runs(runs:Path, paper:Paper, tags:list[str]|None=None) -> list[Path
         if not st.exists() or json.loads(st.read_text()).get("status") != "done": continue
         if any(fnmatch.fnmatch(d.name, t) for t in tags) if tags else not d.name.endswith(("_smoke", "_dry")):
             out.append(d)
+    return out
+
+# %% ../nbs/90_reproduce.ipynb #3d21e33d
+def unfinished_runs(runs:Path|str) -> list[tuple[str, dict]]:
+    "Run folders that did not finish (smoke and dry runs aside) with their `run_status`: what `results` leaves out."
+    out = []
+    for k, p in PAPERS.items():
+        folder = Path(runs)/Path(p.notebook).stem
+        for d in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if d.is_dir() and not d.name.endswith(("_smoke", "_dry")) and (st := run_status(d))["status"] != "done":
+                out.append((f"{k}/{d.name}", st))
     return out
 
 # %% ../nbs/90_reproduce.ipynb #d7348e92
@@ -451,24 +622,79 @@ def _run_section(run:Path, default:str, root:Path|None) -> list[str]:
         ]
     return out
 
+# %% ../nbs/90_reproduce.ipynb #7bdca1dd
+def _md_cells(line:str) -> list[str]: return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+def previous_results(text:str) -> dict:
+    """What an existing RESULTS.md holds, by run: its claim rows, its `### Run` sections (per paper title) and
+    the side-by-side rows, so that `results_document` keeps what the local `runs/` lacks."""
+    out = dict(claims=[], sections={}, side={})
+    part, paper, table = None, None, None
+    lines = text.splitlines()
+    for i, l in enumerate(lines):
+        if l.startswith("## "):
+            part, paper = l[3:].strip(), None
+            if part not in ("Each claim: our number beside the paper's", "Side by side on one world"):
+                paper = part
+        if part == "Each claim: our number beside the paper's" and l.startswith("| ") and not l.startswith("| paper |"):
+            c = _md_cells(l)
+            if len(c) == 8: out["claims"].append(dict(zip(("paper", "run", "dataset", "claim", "ours", "paper_value", "unit", "setting"), c)))
+        if part == "Side by side on one world":
+            if l.startswith("**") and l.endswith("**"): table = l.strip("*")
+            elif table and l.startswith("| ") and not l.startswith("|---"):
+                c = _md_cells(l)
+                if c[0]: out["side"].setdefault(table, {})[c[0]] = c
+        if paper and l.startswith("### Run `"):
+            tag = l.split("`")[1]
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith(("### ", "## "))), len(lines))
+            out["sections"].setdefault(paper, {})[tag] = "\n".join(lines[i:end]).rstrip() + "\n"
+    return out
+
 # %% ../nbs/90_reproduce.ipynb #74eb0f16
-def results_document(runs:Path|str, tags:list[str]|None=None) -> str:
+def _keep_side(sbs:dict, old:dict) -> int:
+    "Fill the side-by-side rows that no local run measured from the previous RESULTS.md; how many were filled."
+    n = 0
+    for name, df in sbs.items():
+        cols = [c for c in df.columns if c != "paper"]
+        for row, cells in old.get(name, {}).items():
+            if row in df.index and df.loc[row, cols].isna().all() and len(cells) == len(cols) + 2:
+                df.loc[row, cols] = [float(v) if v not in ("", "-", "nan") else float("nan") for v in cells[2:]]
+                n += 1
+    return n
+
+def results_document(runs:Path|str, tags:list[str]|None=None,
+                     previous:str|None=None, # an earlier RESULTS.md: what it has of runs not in `runs` is kept
+                     kept:list|None=None) -> str: # filled with what was kept
     """RESULTS.md: the claims table, then every paper's finished runs (default first) with their tables and
-    figures."""
+    figures; claim rows, sections and side-by-side rows of runs absent from `runs` are kept from `previous`."""
     runs, root = Path(runs), repo_root()
-    claims = write_results(results_table(runs, tags), runs)
+    old, kept = previous_results(previous or ""), ([] if kept is None else kept)
+    local = {k: {d.name for d in finished_runs(runs, p, tags)} for k, p in PAPERS.items()}
+    rows = results_table(runs, tags)
+    keep = [r for r in old["claims"] if r["paper"] in PAPERS and r["run"] != "(not run)" and r["run"] not in local[r["paper"]]]
+    if keep:  # a kept run replaces its paper's "(not run)" rows; rows stay in paper, run, claim order
+        have, order = {r["paper"] for r in keep}, list(PAPERS)
+        rows = [r for r in rows if not (r["run"] == "(not run)" and r["paper"] in have)] + [dict(r, metric="") for r in keep]
+        rows.sort(key=lambda r: (order.index(r["paper"]), r["run"]))
+        ids = [f"{r['paper']}/{r['run']}" for r in keep]
+        kept += [f"{k} ({ids.count(k)} claim rows)" for k in dict.fromkeys(ids)]
+    claims = write_results(rows, runs)
     out = [
         "# Results",
         "",
         "Generated by `dg-reproduce results` from the finished runs in `runs/` on "
         f"{time.strftime('%Y-%m-%d')}. "
-        "Do not edit: every number comes from a run's saved tables or metrics.",
+        "Do not edit: every number comes from a run's saved tables or metrics"
+        + ("; the runs not in `runs/` here are kept as the previous RESULTS.md reported them." if keep else "."),
         "",
         "## Each claim: our number beside the paper's",
         "",
         claims,
     ]
     sbs = side_by_side(runs)
+    fresh = any(df["avg"].notna().any() for df in sbs.values())
+    if n := _keep_side(sbs, old["side"]):
+        kept.append(f"side by side ({n} rows)")                  # with their averages, as they were reported
     if any(df["avg"].notna().any() for df in sbs.values()):
         out += [
             "## Side by side on one world",
@@ -479,13 +705,15 @@ def results_document(runs:Path|str, tags:list[str]|None=None) -> str:
         ]
         for name, df in sbs.items(): out += [f"**{name}**", "", markdown_table(df.round(1)), ""]
         if root and tags is None:
-            side_by_side_figure(sbs, root / "figures" / "side_by_side.png")
+            if fresh: side_by_side_figure(sbs, root / "figures" / "side_by_side.png")  # else the kept figure stays
             out += ["![side by side](figures/side_by_side.png)", ""]
     for key, p in PAPERS.items():
         default = Path(p.params).stem
-        sel = sorted(finished_runs(runs, p, tags), key=lambda d: (d.name != default, d.name))
+        secs = {run.name: "\n".join(_run_section(run, default, root)) for run in finished_runs(runs, p, tags)}
+        for t, text in old["sections"].get(p.title, {}).items():
+            if t not in secs: secs[t] = text; kept.append(f"{key}/{t} (its section)")
         out += [f"## {p.title}", "", f"{p.citation}, <{p.url}>; notebook `nbs/{p.notebook}`.", ""]
-        out += [x for run in sel for x in _run_section(run, default, root)] or ["No finished run.", ""]
+        out += [secs[t] for t in sorted(secs, key=lambda t: (t != default, t))] or ["No finished run.", ""]
     return "\n".join(out).rstrip() + "\n"
 
 # %% ../nbs/90_reproduce.ipynb #publ0002
@@ -603,6 +831,7 @@ def benchmarks() -> dict:
 BUILDS = {
     "toyclip": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP"),
     "toyclip-vit": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP_VIT"),
+    "toyclip-vit-v1": ("dg_literate.toyclip", "build_toyclip", "TOYCLIP_VIT_V1"),
     "toyldm": ("dg_literate.toyldm", "build_toyldm", "TOYLDM"),
     "toynet": ("dg_literate.toynet", "build_toynet", "TOYNET"),
 }
@@ -762,7 +991,13 @@ def run_all(nbs:Path|str|None, runs:Path, force:bool=False, smoke:bool=False) ->
 # %% ../nbs/90_reproduce.ipynb #8e406155
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `dg-reproduce` console script."
-    args = _parser().parse_args(argv)
+    try: return _main(_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        print("dg-reproduce: interrupted; the run folder's status.json says so, and the same command resumes it",
+              file=sys.stderr)
+        return 130
+
+def _main(args) -> int:
     runs = Path(args.runs) if args.runs else (repo_root() or Path.cwd())/"runs"
     if args.cmd == "build":
         t0 = time.time(); out = build_model(args.model, args.device, args.out)
@@ -797,10 +1032,12 @@ def main(argv:list[str]|None=None) -> int:
         rows = dry_run_all(args.nbs, runs, args.only); print((runs/"dry_runs.md").read_text())
         return 1 if any(r["result"] != "pass" for r in rows) else 0
     if args.cmd == "run":
-        try: out = run_paper(args.paper, args.file, {k: yaml.safe_load(v) for k, v in args.param}, args.tag, args.force, args.smoke,
-                             args.nbs, runs, dry_run=args.dry_run)
+        try:
+            over = {k: load_yaml(v, f"-p {k}") for k, v in args.param}
+            out = run_paper(args.paper, args.file, over, args.tag, args.force, args.smoke, args.nbs, runs,
+                            dry_run=args.dry_run)
         except (RunFailed, KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e:
-            print(f"dg-reproduce: {e}", file=sys.stderr); return 1
+            print(f"dg-reproduce: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr); return 1
         print(f"{args.paper}: done -> {out}")
         print(json.dumps(read_metrics(out / "metrics.json"), indent=1))
         return 0
@@ -814,8 +1051,12 @@ def main(argv:list[str]|None=None) -> int:
             else runs / "RESULTS.md"
         )
     )
-    out.write_text(results_document(runs, tags))
+    kept = []
+    out.write_text(results_document(runs, tags, out.read_text() if out.exists() else None, kept))
     print((runs/"results.md").read_text())
+    if kept: print(f"kept from the previous {out.name} (not in {runs}): " + "; ".join(kept))
+    for name, st in unfinished_runs(runs):
+        print(f"not in the results, {st['status']}: {name}" + (f" ({st.get('reason') or st.get('error')})" if st.get('reason') or st.get('error') else ""))
     print(f"results: {out}, {runs/'results.md'} and {runs/'results.csv'}")
     if failed: print(f"dg-reproduce: failed: {failed}", file=sys.stderr)
     return 1 if failed else 0

@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 import open_clip
 from tqdm import tqdm
-from .core import cache_dir, set_seed, shipped_weights, weights_root, write_manifest
+from .core import cache_dir, set_seed, shipped_weights, weights_root, write_manifest, save_atomic
 from .clip import encode_text
 from .toyworld import WEB_MIX, CLASSES, web_batch
 
 # %% auto #0
-__all__ = ['TOYCLIP', 'TOYCLIP_VIT', 'TOYCLIP_TINY', 'TOYCLIPS', 'CLIP_MEAN', 'CLIP_STD', 'ToyCLIPConfig', 'to_clip_input',
-           'pretrain_batch', 'train_toyclip', 'save_toyclip', 'build_toyclip', 'model_dir', 'zero_shot_accuracy',
-           'toyclip_gates']
+__all__ = ['TOYCLIP', 'TOYCLIP_VIT_V1', 'TOYCLIP_VIT', 'TOYCLIP_TINY', 'TOYCLIPS', 'CLIP_MEAN', 'CLIP_STD', 'ToyCLIPConfig',
+           'to_clip_input', 'pretrain_batch', 'train_toyclip', 'teacher_model', 'student_from_teacher', 'curve_point',
+           'distill_toyclip', 'save_toyclip', 'build_toyclip', 'model_dir', 'zero_shot_accuracy', 'toyclip_gates']
 
 # %% ../nbs/04_toyclip.ipynb #836236a3
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class ToyCLIPConfig:
     seed: int = 0                   # initialization and stream seed
     world_seed: int = 1000          # pretraining images come from their own sample of the world
     mix: tuple = WEB_MIX            # web-like: photos dominate, sketches are rare
+    teacher: str|None = None        # distill the image tower from this shipped toy CLIP (its text tower, frozen)
+    conv_stem: tuple|None = None    # ViT only: a convolutional stem's channels in place of the patch embedding
+    curve_seed: int = 7             # distillation: world seed of the small sample of the progress curve
     def model_cfg(self) -> dict:
         "open_clip's model config (as in its model_configs/*.json)."
         if isinstance(self.vision_layers, tuple):                             # ModifiedResNet, as CLIP's RN50
@@ -71,12 +74,18 @@ class ToyCLIPConfig:
             ),
         )
     def tag(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        new = dict(teacher=None, conv_stem=None, curve_seed=7)    # fields added later count only when set
+        d = {k: v for k, v in asdict(self).items() if k not in new or v != new[k]}
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 # %% ../nbs/04_toyclip.ipynb #0856b95a
 TOYCLIP = ToyCLIPConfig()
-# the stopped ViT candidate
-TOYCLIP_VIT = ToyCLIPConfig(name="toyclip-vit", vision_width=128, vision_layers=4, stop_at=400)
+# v1: the stopped ViT candidate (CLIP loss, 400 steps, 29% zero-shot); still shipped: toyldm v2 is conditioned on
+# its text-token states
+TOYCLIP_VIT_V1 = ToyCLIPConfig(name="toyclip-vit-v1", vision_width=128, vision_layers=4, stop_at=400)
+# v2: a hybrid ViT (conv stem, 4 blocks of width 128) distilled from toyclip's image embeddings
+TOYCLIP_VIT = ToyCLIPConfig(name="toyclip-vit", vision_width=128, vision_layers=4, teacher="toyclip",
+                            conv_stem=(32, 64, 128), steps=4000, batch_size=64)
 TOYCLIP_TINY = ToyCLIPConfig(
     name="toyclip-tiny",
     vision_width=64,
@@ -87,7 +96,7 @@ TOYCLIP_TINY = ToyCLIPConfig(
     batch_size=64,
     warmup=5,
 )  # a ViT: the tests' MaPLe needs one
-TOYCLIPS = {c.name: c for c in (TOYCLIP, TOYCLIP_VIT, TOYCLIP_TINY)}
+TOYCLIPS = {c.name: c for c in (TOYCLIP, TOYCLIP_VIT, TOYCLIP_VIT_V1, TOYCLIP_TINY)}
 CLIP_MEAN = CLIP_STD = (0.5, 0.5, 0.5)
 
 def to_clip_input(x:torch.Tensor) -> torch.Tensor:
@@ -143,13 +152,93 @@ def train_toyclip(cfg:ToyCLIPConfig=TOYCLIP, # architecture, data and schedule
         log["loss"].append(round(loss.item(), 4)); bar.set_postfix(loss=f"{loss.item():.3f}")
         if ckpt is not None and ((step + 1) % ckpt_every == 0):
             log["seconds"] = time.time() - t0
-            torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step + 1, log=log), ckpt)
+            save_atomic(dict(model=model.state_dict(), opt=opt.state_dict(), step=step + 1, log=log), ckpt)
+    log["seconds"] = time.time() - t0
+    return model.eval(), log
+
+# %% ../nbs/04_toyclip.ipynb #8ae4b7f8
+def teacher_model(cfg:ToyCLIPConfig) -> torch.nn.Module:
+    "The frozen toy CLIP that `cfg` distills from."
+    from dg_literate.clip import load_clip
+    return load_clip(cfg.teacher, device="cpu").model.eval().requires_grad_(False)
+
+def student_from_teacher(cfg:ToyCLIPConfig, # a config with `teacher` set
+                         teacher:torch.nn.Module) -> torch.nn.Module:
+    """A fresh open_clip CLIP with `cfg`'s image tower (its `ConvStem`, with BatchNorm, if any) and the teacher's
+    text tower and temperature, frozen."""
+    from dg_literate.clip import ConvStem
+    set_seed(cfg.seed)
+    model = open_clip.CLIP(**cfg.model_cfg())
+    if cfg.conv_stem: model.visual.conv1 = ConvStem(cfg.conv_stem, cfg.vision_width, bn=True)
+    text = {k: v for k, v in teacher.state_dict().items() if not k.startswith("visual.")}
+    missing, unexpected = model.load_state_dict(text, strict=False)
+    assert not unexpected and all(k.startswith("visual.") for k in missing), (missing, unexpected)
+    for n, p in model.named_parameters(): p.requires_grad_(n.startswith("visual."))
+    return model
+
+# %% ../nbs/04_toyclip.ipynb #1c730db7
+def curve_point(model, # an open_clip CLIP
+                world, # a small `ToyWorld` over all eight domains
+                tok) -> dict: # open_clip tokenizer
+    "Zero-shot 'a photo of a {class}' accuracy (%) per domain on uint8 tensors: the build's progress curve."
+    from dg_literate.clip import zero_shot_classifier
+    model.eval()
+    with torch.no_grad():
+        W = zero_shot_classifier(model, tok, list(CLASSES), ["a photo of a {}"])
+        acc = {}
+        for d in world.domains:
+            f = model.encode_image(to_clip_input(world.images(d)).to(W.device), normalize=True)
+            acc[d] = round(((f @ W.T).argmax(1).cpu() == world.labels(d)).float().mean().item() * 100, 1)
+    model.train()
+    return acc
+
+# %% ../nbs/04_toyclip.ipynb #b9b04dba
+def distill_toyclip(cfg:ToyCLIPConfig, # a config with `teacher` set
+                    ckpt:Path|None=None, # checkpoint file: resumed from if it exists
+                    progress:bool=True, device=None,
+                    ckpt_every:int=50, stop_at:int|None=None, # stop early after this step (tests the resume)
+                    curve_every:int=100, n_curve:int=40): # progress curve: every this many steps, images per domain
+    """Train `cfg`'s image tower to the teacher's normalized image embeddings, $1-\\cos(f_s(x), f_t(x))$, on the
+    web stream; the text tower is the teacher's, frozen. Returns (model, log)."""
+    from dg_literate.toyworld import ToyWorld, ALL_DOMAINS
+    device = torch.device(device or "cpu")
+    teacher = teacher_model(cfg).to(device)
+    model = student_from_teacher(cfg, teacher).to(device)
+    tok = open_clip.get_tokenizer("ViT-B-16")
+    opt = torch.optim.AdamW(_param_groups(model.visual, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    log, start = dict(loss=[], curve=[], seconds=0.0), 0
+    if ckpt is not None and Path(ckpt).exists():
+        st = torch.load(ckpt, weights_only=True)
+        model.visual.load_state_dict(st["visual"]); opt.load_state_dict(st["opt"])
+        start, log = st["step"], json.loads(st["log"])
+    world = ToyWorld(n_curve, seed=cfg.curve_seed, domains=ALL_DOMAINS) if curve_every else None
+    t0 = time.time() - log["seconds"]
+    bar = tqdm(range(start, stop_at or cfg.steps), desc=f"distill {cfg.name}", disable=not progress,
+               initial=start, total=cfg.steps, mininterval=10)
+    for step in bar:
+        if world is not None and step % curve_every == 0 and not any(c["step"] == step for c in log["curve"]):
+            log["curve"].append(dict(step=step, seconds=round(time.time() - t0, 1), **curve_point(model, world, tok)))
+        x = to_clip_input(pretrain_batch(cfg, step)[0]).to(device)
+        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+        for g in opt.param_groups: g["lr"] = lr
+        with torch.no_grad(): target = teacher.encode_image(x, normalize=True)
+        loss = (1 - (model.encode_image(x, normalize=True) * target).sum(-1)).mean()
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        log["loss"].append(round(loss.item(), 5)); bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if ckpt is not None and ((step + 1) % ckpt_every == 0):
+            log["seconds"] = time.time() - t0
+            save_atomic(dict(visual=model.visual.state_dict(), opt=opt.state_dict(), step=step + 1,
+                             log=json.dumps(log)), ckpt)
+    if world is not None and (stop_at or cfg.steps) == cfg.steps and not any(c["step"] == cfg.steps for c in log["curve"]):
+        log["curve"].append(dict(step=cfg.steps, seconds=round(time.time() - t0, 1), **curve_point(model, world, tok)))
     log["seconds"] = time.time() - t0
     return model.eval(), log
 
 # %% ../nbs/04_toyclip.ipynb #6791de16
 def _init_embedding(cfg:ToyCLIPConfig) -> torch.Tensor: # (49408, text_width)
-    "The token embedding `train_toyclip` starts from: a fresh `open_clip.CLIP` under `set_seed(cfg.seed)`."
+    """The token embedding training starts from: a fresh `open_clip.CLIP` under `set_seed(cfg.seed)` (the
+    teacher's, when the text tower is the teacher's)."""
+    if cfg.teacher: cfg = TOYCLIPS[cfg.teacher]
     set_seed(cfg.seed)
     return open_clip.CLIP(**cfg.model_cfg()).token_embedding.weight.detach()
 
@@ -173,9 +262,11 @@ def save_toyclip(
     pre = dict(
         size=cfg.image_size, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic", resize_mode="shortest"
     )
+    extra_cfg = {"dg_literate": {"conv_stem": list(cfg.conv_stem)}} if cfg.conv_stem else {}
     (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": cfg.model_cfg(), "preprocess_cfg": pre}, indent=1)
+        json.dumps({"model_cfg": cfg.model_cfg(), "preprocess_cfg": pre, **extra_cfg}, indent=1)
     )
+    if cfg.conv_stem: model.visual.conv1 = model.visual.conv1.eval().folded()   # BatchNorm folded: see `ConvStem`
     sd = {
         k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous()
         for k, v in model.state_dict().items()
@@ -183,7 +274,7 @@ def save_toyclip(
     extra = {}
     if compact:
         E, init = model.token_embedding.weight.detach().cpu(), _init_embedding(cfg)
-        rows = (E != init).any(1).nonzero().flatten()                          # the rows training touched
+        rows = (E.half() != init.half()).any(1).nonzero().flatten()  # the rows training touched (fp16: a teacher's shipped text)
         sd.pop("token_embedding.weight")
         sd["token_embedding.rows"], sd["token_embedding.values"] = rows, E[rows].half()
         extra = dict(init_sha=_sha(init), trained_rows=len(rows))
@@ -219,9 +310,12 @@ def _assemble(folder:Path, cfg:ToyCLIPConfig) -> Path:
 
 def build_toyclip(cfg:ToyCLIPConfig=TOYCLIP, # what to train
                   out:Path|str|None=None, # destination (default: the package's `weights/<name>`)
-                  device=None, progress:bool=True, ckpt:Path|str|None=None) -> Path:
-    "Pretrain a toy CLIP and ship it (`dg-reproduce build toyclip`, `... toyclip-vit`)."
-    model, log = train_toyclip(cfg, ckpt=ckpt, progress=progress, device=device, stop_at=cfg.stop_at)
+                  device=None, progress:bool=True,
+                  ckpt:Path|str|None=None) -> Path: # default: in the cache, so an interrupted build resumes
+    "Pretrain (or distill) a toy CLIP and ship it (`dg-reproduce build toyclip`, `... toyclip-vit`)."
+    ckpt = ckpt or cache_dir("build")/f"{cfg.name}-{cfg.tag()}.ckpt.pt"
+    train = distill_toyclip if cfg.teacher else train_toyclip
+    model, log = train(cfg, ckpt=ckpt, progress=progress, device=device, stop_at=cfg.stop_at)
     return save_toyclip(model, cfg, out or weights_root()/cfg.name, log, device=str(device or "cpu"),
                         threads=torch.get_num_threads(), seconds=round(log["seconds"]))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch, torch.nn.functional as F
 from tqdm import tqdm
-from .core import cache_dir, set_seed, shipped_weights, weights_root, write_manifest
+from .core import cache_dir, set_seed, shipped_weights, weights_root, write_manifest, save_atomic
 from .clip import text_tower
 
 # %% auto #0
@@ -24,7 +24,7 @@ class ToyLDMConfig:
     vae_channels: tuple = (16, 32, 32, 32)   # AutoencoderKL blocks: 64 px -> 8x8 latents
     latent_channels: int = 8                 # 8x8x8 latents: 12x fewer numbers than the 64x64x3 image (Stable Diffusion: 48x)
     unet_channels: tuple = (64, 128)         # UNet2DConditionModel blocks, cross-attention in the first (v1: (32, 64))
-    text_model: str = "toyclip-vit"  # whose text-token states condition the UNet (see the table below)
+    text_model: str = "toyclip-vit-v1"  # whose text-token states condition the UNet (see the table below)
     text_len: int = 24                       # token states kept (captions are shorter)
     n_images: int = 16384                    # captioned images encoded once for the UNet (v1: 8192)
     vae_steps: int = 1500                    # autoencoder steps, batch `vae_batch` (v1: 1000)
@@ -227,7 +227,7 @@ def train_denoiser(cfg:ToyLDMConfig, z, scale, states, empty, work:Path, device=
         )
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); losses.append(round(loss.item(), 5))
         if (step + 1) % 200 == 0:
-            torch.save(dict(unet=unet.state_dict(), opt=opt.state_dict(), step=step + 1, loss=losses), ck)
+            save_atomic(dict(unet=unet.state_dict(), opt=opt.state_dict(), step=step + 1, loss=losses), ck)
     return unet.eval(), sched, losses
 
 # %% ../nbs/05_toyldm.ipynb #bfdf0ed8

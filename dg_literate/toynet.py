@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
-from .core import set_seed, shipped_weights, weights_root, write_manifest
+from .core import set_seed, shipped_weights, weights_root, write_manifest, save_atomic
 from .toyworld import WEB_MIX, CLASSES, web_batch
 
 # %% auto #0
@@ -97,7 +97,7 @@ def train_toynet(cfg:ToyNetConfig=TOYNET, # architecture, data and schedule
         bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{log['acc'][-1]:.2f}")
         if ckpt is not None and (step + 1) % ckpt_every == 0:
             log["seconds"] = time.time() - t0
-            torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step + 1, log=log), ckpt)
+            save_atomic(dict(model=model.state_dict(), opt=opt.state_dict(), step=step + 1, log=log), ckpt)
     log["seconds"] = time.time() - t0
     return model.eval(), log
 

@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_train.ipynb #bf5d2181
 from __future__ import annotations
-import copy, json, math, time
+import copy, hashlib, json, math, re, time
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from tqdm import tqdm
 from fastcore.basics import patch
-from .core import cache_dir, set_seed
+from .core import cache_dir, set_seed, save_atomic, load_cached
 
 # %% auto #0
 __all__ = ['domain_tensors', 'normalize', 'accuracy', 'DomainData', 'domain_batches', 'augment', 'TrainConfig', 'DGModelConfig',
@@ -35,17 +35,19 @@ def domain_tensors(ds, # a `DomainDataset` (the toy world, or a folder dataset s
                 .to(torch.uint8)
             )
         return x, labels
-    f = cache_dir("tensors")/f"{ds.key.replace('/', '_').replace(':', '_')[-80:]}-{domain}-{size}.pt"
-    if f.exists(): return torch.load(f), labels
     from torchvision.transforms import v2 as T
     tf = T.Compose([T.PILToTensor(), T.Resize(size, antialias=True), T.CenterCrop(size)])
+    # keyed on what the tensor is computed from: the files (`ds.key` holds their fingerprint) and the transform
+    h = hashlib.sha1(f"{ds.key}|{domain}|{ds.fingerprint(domain)}|{tf!r}".encode()).hexdigest()[:16]
+    f = cache_dir("tensors")/f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ds.name)[:40]}-{domain}-{size}-{h}.pt"
+    if (x := load_cached(f)) is not None and len(x) == len(labels): return x, labels
     x = torch.stack(
         [
             tf(ds.image(domain, i))
             for i in tqdm(range(len(labels)), desc=f"decode {domain}", disable=not progress)
         ]
     )
-    torch.save(x, f)
+    save_atomic(x, f)
     return x, labels
 
 def normalize(x:torch.Tensor, # uint8 or float in [0, 255], (B,3,S,S)
@@ -228,7 +230,7 @@ class Trainer:
             weight_decay=cfg.weight_decay,
             nesterov=cfg.nesterov,
         )
-        self.g = torch.Generator().manual_seed(cfg.seed)
+        self.g, self.ckpt_logged = torch.Generator().manual_seed(cfg.seed), False
         # an upper bound: domain-balanced epochs can end earlier
         self.per_epoch = max(1, len(data.dom) // cfg.batch_size)
         self.sched = (
@@ -238,7 +240,7 @@ class Trainer:
             if cfg.schedule == "onecycle"
             else torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.epochs)
         )
-        self.epoch, self.step, self.history, self.best, self.best_state = 0, 0, [], -1.0, None
+        self.epoch, self.step, self.history, self.best, self.best_test = 0, 0, [], -1.0, {}
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
         return accuracy(self.model, x, y, self.device)
@@ -255,7 +257,7 @@ def _state(tr:Trainer) -> dict:
         step=tr.step,
         history=tr.history,
         best=tr.best,
-        best_state=tr.best_state,
+        best_test=tr.best_test,
         hooks=[h.state() for h in tr.hooks],
     )
 
@@ -264,12 +266,12 @@ def _load(tr:Trainer, st:dict):
     tr.opt.load_state_dict(st["opt"])
     tr.sched.load_state_dict(st["sched"])
     tr.g.set_state(st["g"]); torch.set_rng_state(st["rng"])
-    tr.epoch, tr.step, tr.history, tr.best, tr.best_state = (
+    tr.epoch, tr.step, tr.history, tr.best, tr.best_test = (
         st["epoch"],
         st["step"],
         st["history"],
         st["best"],
-        st["best_state"],
+        st["best_test"],
     )
     for h, s in zip(tr.hooks, st["hooks"]): h.load_state(s)
 
@@ -285,7 +287,7 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
     """Train (resuming from the checkpoint if there is one); returns the selected (best source-val) and
     last-epoch results."""
     c, d = self.cfg, self.data
-    if self.ckpt and self.ckpt.exists(): _load(self, torch.load(self.ckpt, weights_only=False))
+    if self.ckpt and self.ckpt.exists(): _load(self, torch.load(self.ckpt, weights_only=True))
     else: set_seed(c.seed)
     for h in self.hooks: h.before_fit(self)
     bar = tqdm(
@@ -313,11 +315,13 @@ def fit(self:Trainer, stop_after:int|None=None) -> dict: # stop after this epoch
             bar.set_postfix(epoch=self.epoch, loss=f"{loss.item():.3f}", refresh=False)
         if c.schedule == "cosine": self.sched.step()
         self.epoch += 1; self.history.append(self.accuracy(d.xv, d.yv))
-        if self.history[-1] > self.best:
-            self.best, self.best_state = self.history[-1], copy.deepcopy(self.model.state_dict())
-        if self.ckpt:  # atomic: a kill mid-write leaves the last good one
-            self.ckpt.parent.mkdir(parents=True, exist_ok=True); tmp = self.ckpt.with_suffix(".tmp")
-            torch.save(_state(self), tmp); tmp.replace(self.ckpt)
+        if self.history[-1] > self.best:  # the selected epoch's target accuracies, so no weights are kept
+            self.best, self.best_test = self.history[-1], {t: self.accuracy(*xy) for t, xy in d.test.items()}
+        if self.ckpt and self.epoch < c.epochs:  # after the last epoch there is nothing left to resume
+            n = save_atomic(_state(self), self.ckpt)   # atomic: a kill mid-write leaves the last good one
+            if not self.ckpt_logged:
+                if self.progress: tqdm.write(f"{self.desc}: checkpoint {n / 2**20:.1f} MB each epoch ({self.ckpt.name})")
+                self.ckpt_logged = True
     bar.close()
     return self.results()
 
@@ -327,10 +331,7 @@ def results(self:Trainer) -> dict:
     """Target accuracy (%) of the selected model (best source-val epoch) and of the last epoch, with the
     validation curve."""
     last = {t: self.accuracy(*xy) for t, xy in self.data.test.items()}
-    cur = copy.deepcopy(self.model.state_dict())
-    self.model.load_state_dict(self.best_state or cur)
-    sel = {t: self.accuracy(*xy) for t, xy in self.data.test.items()}
-    self.model.load_state_dict(cur)
+    sel = self.best_test or last
     # first best epoch
     ep = max(range(len(self.history)), key=lambda i: (self.history[i], -i)) + 1 if self.history else 0
     return dict(

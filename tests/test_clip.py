@@ -28,6 +28,26 @@ def encode_text_literal(model, tokens, placeholder=None, s=None):
     return torch.stack(outs)
 
 
+def test_conv_stem_folds_and_loads():
+    from fastcore.xtras import modified_env
+    import open_clip
+    torch.manual_seed(0)
+    s = ConvStem([8, 16], 32, bn=True); x = torch.randn(6, 3, 16, 16)
+    for _ in range(3): s(torch.randn(8, 3, 16, 16))                                # running statistics move
+    s.eval(); test_eq(s(x).shape, (6, 32, 4, 4)); test_close(s.folded()(x), s(x), eps=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in s.folded().modules())
+    cfg = dict(embed_dim=16, vision_cfg=dict(image_size=16, patch_size=4, width=32, layers=1, head_width=16),
+               text_cfg=dict(context_length=77, vocab_size=49408, width=16, heads=2, layers=1))
+    with tempfile.TemporaryDirectory() as t:
+        m = open_clip.CLIP(**cfg); m.visual.conv1 = s.folded()
+        save_local_dir(m, Path(t), cfg, dict(size=16, mean=(0.5,) * 3, std=(0.5,) * 3))
+        j = json.loads((Path(t)/"open_clip_config.json").read_text()); j["dg_literate"] = {"conv_stem": [8, 16]}
+        (Path(t)/"open_clip_config.json").write_text(json.dumps(j))
+        c = load_clip(f"local-dir:{t}", device="cpu")
+        assert isinstance(c.model.visual.conv1, ConvStem)
+        with torch.no_grad(): test_close(c.model.encode_image(x), m.eval().encode_image(x), eps=1e-5)
+
+
 def test_load_clip_roundtrips():
     m = tiny_clip(0); img, txt = torch.randn(2, 3, 32, 32), open_clip.tokenize(["a photo of a dog", "a cat"])
     with torch.no_grad(): ref_i, ref_t = m.encode_image(img), m.encode_text(txt)

@@ -28,6 +28,31 @@ def test_folders():
     assert repo_root("/") in (None, root)   # outside a checkout: the editable install's checkout, or None
 
 
+def test_atomic_write_full_disk():
+    import errno, subprocess, warnings
+    from unittest import mock
+    with tempfile.TemporaryDirectory() as t:
+        f = Path(t)/"a.pt"; save_atomic({"x": torch.arange(3)}, f); test_eq(load_cached(f)["x"], torch.arange(3))
+        def half(fh, data): fh.write(data[: len(data) // 2]); raise OSError(errno.ENOSPC, "No space left on device")
+        with mock.patch.dict(atomic_write.__globals__, _write_bytes=half):       # a disk that fills mid-write
+            test_fail(lambda: save_atomic({"x": torch.zeros(2**18)}, f), contains="no space left on /")
+            try: atomic_write(Path(t)/"b.json", "x" * 3 * 2**20)
+            except DiskFull as e: assert "while writing" in str(e) and "3.0 MB needed" in str(e), e
+        test_eq(sorted(p.name for p in Path(t).iterdir()), ["a.pt"])             # no partial file left
+        test_eq(load_cached(f)["x"], torch.arange(3))                            # the old file is whole
+        f.write_bytes(b"garbage")
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always"); test_eq(load_cached(f), None)
+        assert str(f) in str(w[0].message) and not f.exists()
+        # a real small disk, where this machine lets us mount one
+        d = Path(t)/"small"; d.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)], capture_output=True).returncode == 0:
+            try:
+                test_fail(lambda: atomic_write(d/"big.bin", bytes(3 * 2**20)), contains=f"no space left on {d}")
+                test_eq(list(d.iterdir()), [])
+            finally: subprocess.run(["umount", str(d)])
+
+
 def test_shipped_weights_checked():
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_WEIGHTS=t):
         test_fail(lambda: shipped_weights("toyx"), contains="dg-reproduce build toyx")
@@ -43,6 +68,8 @@ def test_shipped_weights_checked():
         test_fail(lambda: shipped_weights("toyx"), contains="corrupt")
         (d/"w.bin").unlink()
         test_fail(lambda: shipped_weights("toyx"), contains="missing")
+        (d/"MANIFEST.json").unlink()                                             # files there, manifest gone
+        test_fail(lambda: shipped_weights("toyx"), contains="MANIFEST.json is missing, so the weights")
 
 
 def test_shrink_for_test_only_in_test():

@@ -73,6 +73,25 @@ def test_folder_dataset_and_errors():
         test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")
 
 
+def test_folder_dataset_content_key_and_bad_images():
+    import shutil, time
+    with tempfile.TemporaryDirectory() as t:
+        root = make_tiny_domainbed(t)
+        for junk in ("._0.png", ".DS_Store", "Thumbs.db"): (root/"photo"/"cat"/junk).write_bytes(b"\0\5junk")
+        (root/"photo"/".hidden").mkdir(); (root/"sketch"/".AppleDouble").mkdir()
+        ds = FolderDomainDataset(root); test_eq(ds.domains, ["photo", "sketch"]); test_eq(len(ds.items["photo"]), 6)
+        key, fp = ds.key, ds.fingerprint("photo")
+        test_eq(FolderDomainDataset(root).key, key)                              # same files: same key
+        (root/"photo"/"cat"/"0.png").unlink()
+        assert FolderDomainDataset(root).key != key and FolderDomainDataset(root).fingerprint("sketch") == ds.fingerprint("sketch")
+        Image.new("RGB", (8, 8)).save(root/"photo"/"cat"/"0.png")               # replaced: another key
+        assert FolderDomainDataset(root).fingerprint("photo") not in (fp, "")
+        good = root/"sketch"/"dog"/"0.png"; good.write_bytes(good.read_bytes()[:40])   # truncated
+        ds = FolderDomainDataset(root); i = [p for p, _ in ds.items["sketch"]].index(good)
+        test_fail(lambda: ds.image("sketch", i), contains=f"cannot read image {good}")
+        test_fail(lambda: ds.image("sketch", i), contains="to skip it, delete it or move it out")
+
+
 def test_imagenet_variants_layout():
     cn = _classnames()
     test_eq(len(class_names("OfficeHome")), 65)
@@ -120,6 +139,17 @@ def test_dry_run_datasets():
         test_eq(tiny.image("photo", 0).size, (8, 8))
         test_eq(get_dataset("toyworld", n_per_domain=7).name, "toyworld")       # generated datasets are not cut
         test_fail(lambda: get_dataset("NoSuchSet"), contains="unknown dataset")
+
+
+def test_dataset_domains_without_loading():
+    with tempfile.TemporaryDirectory() as t:
+        root = make_tiny_domainbed(t); (root/".Trash").mkdir()
+        test_eq(dataset_domains(str(root)), ["photo", "sketch"])
+        test_eq(dataset_domains("toyworld")[:4], ["photo", "art_painting", "cartoon", "sketch"])
+        test_eq(dataset_domains("PACS", root=t, must_exist=False), ["art_painting", "cartoon", "photo", "sketch"])
+        test_fail(lambda: dataset_domains("PACS", root=t), contains="PACS not found")
+        test_fail(lambda: dataset_domains("NoSuchSet"), contains="unknown dataset")
+        test_eq(dataset_domains("ImageNetOOD")[0], "ImageNet")
 
 
 def test_loo_split_properties():

@@ -83,6 +83,21 @@ def test_prompted_towers_reproduce_open_clip():
     test_fail(lambda: vision_forward(c.model.visual, x, at="middle"), contains="'output' or 'input'")
 
 
+def test_maple_coupling_starts_as_the_official_code():
+    from dg_literate.clip import load_clip
+    c = load_clip("toyclip-tiny", device="cpu")
+    P = MultimodalPrompts(c.model, c.tokenizer, depth=4, seed=3)
+    Dt = P.ctx.shape[1]; F0, *Fd = [f.requires_grad_(False) for f in P.couple]; bound = 1 / math.sqrt(Dt)
+    test_eq(len(Fd), 3)
+    for f in Fd[1:]: test_eq(f.weight, Fd[0].weight); test_eq(f.bias, Fd[0].bias)     # identical copies ...
+    assert f.weight is not Fd[0].weight                                                  # ... not one shared layer
+    assert not torch.equal(F0.weight, Fd[0].weight)
+    for f in (F0, Fd[0]):
+        assert f.weight.abs().max() <= bound and f.bias.abs().max() <= bound and f.bias.abs().min() > 0
+        test_close(f.weight.std().item(), bound / math.sqrt(3), eps=0.1 * bound)
+    test_eq(MultimodalPrompts(c.model, c.tokenizer, depth=4, seed=3).couple[1].weight.detach(), Fd[0].weight)  # seeded
+
+
 def test_confidence_selection_entropy_and_views():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(64, 7, generator=g) * 3

@@ -11,10 +11,15 @@ from dg_literate.core import read_metrics
 
 def demo_notebook(folder):
     "A two-cell paper notebook: a tagged parameters cell, then work that writes metrics (or fails)."
-    params = new_code_cell("n: int = 3  # how many things\nfail: bool = False  # raise in the work cell")
+    params = new_code_cell(
+        "n: int = 3  # how many things\nfail: bool = False  # raise in the work cell\n"
+        "sleep: float = 0.0  # seconds the work cell waits\nbig: int = 0  # MB the work cell saves (0: none)"
+    )
     params.metadata["tags"] = ["parameters"]
     work = new_code_cell(
-        "from dg_literate.core import write_metrics, shrink_for_dry_run\nshrink_for_dry_run(globals(), n=1)\n"
+        "from dg_literate.core import write_metrics, shrink_for_dry_run, shrink_for_test, save_atomic, run_dir\n"
+        "shrink_for_dry_run(globals(), n=1)\nshrink_for_test(globals(), n=2)\nimport time, torch; time.sleep(sleep)\n"
+        "if big: save_atomic(torch.zeros(big * 2**18), run_dir()/'big.pt')\n"
         "if fail: raise ValueError('asked to fail')\nwrite_metrics({'demo/double': 2 * n, 'demo/n': n})\n"
         "import pandas as pd; from dg_literate.core import save_table\n"
         "_ = save_table(pd.DataFrame({'twice': [2 * n]}, index=pd.Index(['demo'], name='method')), 'demo', "
@@ -229,6 +234,139 @@ def test_runner_end_to_end():
             assert (runs/"R.md").read_text().startswith("# Results"), "results --out"
         finally:
             PAPERS.pop("demo", None)
+
+
+def test_runner_checks_before_running():
+    # every value is checked before the kernel starts, and a smoke run never silently replaces what the user passed
+    import time
+    discover(); efdm = PAPERS["efdm"]; nbs = nbs_dir()
+    t0 = time.time()
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"domains": ["photo", "nosuch"]}), contains="no domain 'nosuch'")
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"held_out": ["Photo"]}), contains="held_out: toyworld has no domain 'Photo'")
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"epochs": 0}), contains="epochs: 0 is below 1 (from -p)")
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"n_per_domain": -3}), contains="n_per_domain: -3 is below 1")
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"device": "tpu0"}), contains="not a torch device")
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"launcher": "slurm"}), contains="launcher: 'slurm'")
+    test_fail(lambda: resolve_params(PAPERS["promptsync"], nbs, overrides={"source": "foto"}), contains="source: toyworld has no domain 'foto'")
+    test_fail(lambda: resolve_params(PAPERS["promptstyler"], nbs, overrides={"datasets": ["toyworld", "NoSuch"]}), contains="unknown dataset 'NoSuch'")
+    _, p, _ = resolve_params(efdm, nbs, overrides={"ast_steps": 0, "single_epochs": 0})      # 0 where the help allows it
+    test_eq((p["ast_steps"], p["single_epochs"]), (0, 0))
+    assert time.time() - t0 < 30, "checks must not render or load anything"
+    # --smoke: its values are what runs and what params.json records; a clash with -p is refused
+    test_fail(lambda: resolve_params(efdm, nbs, overrides={"epochs": 0, "domains": ["photo", "nosuch"]}, smoke=True),
+              contains="--smoke sets epochs=1 (you passed 0), domains=['photo', 'sketch'] (you passed ['photo', 'nosuch']) itself")
+    _, p, src = resolve_params(efdm, nbs, overrides={"lr": 0.02}, smoke=True)
+    test_eq((p["epochs"], p["n_per_domain"], p["domains"], p["lr"], src["epochs"]), (1, 21, ["photo", "sketch"], 0.02, "--smoke"))
+    # YAML: one line naming the file or the -p value and the line; a file must be a mapping
+    with tempfile.TemporaryDirectory() as t:
+        (Path(t)/"bad.yaml").write_text("epochs: 3\nseeds: [0, 1\n")
+        test_fail(lambda: resolve_params(efdm, nbs, str(Path(t)/"bad.yaml")), contains=f"{Path(t)/'bad.yaml'}, line 3: not valid YAML")
+        (Path(t)/"list.yaml").write_text("- epochs: 3\n")
+        test_fail(lambda: resolve_params(efdm, nbs, str(Path(t)/"list.yaml")), contains="is a mapping of `name: value` lines, not a list")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            test_eq(main(["--runs", t, "run", "efdm", "-p", "seeds", "[0, 1"]), 1)
+        test_eq(err.getvalue().count("\n"), 1); assert "-p seeds, line 1: not valid YAML" in err.getvalue(), err.getvalue()
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            test_eq(main(["--runs", t, "run", "efdm", "--smoke", "-p", "epochs", "0"]), 1)
+        assert "--smoke sets epochs=1 (you passed 0) itself" in err.getvalue()
+        assert not (Path(t)/"10_efdm").exists()                                  # nothing ran
+
+
+def test_runner_one_writer_and_honest_status():
+    # two processes on one run folder, and the status a run leaves after SIGTERM, Ctrl-C and SIGKILL
+    import signal, subprocess, sys, time, yaml
+    def started(out, timeout=90):  # the demo's work cell is executing
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            try:
+                cells = json.loads((out/".99_demo.partial.ipynb").read_text())["cells"]
+                if cells[-1]["metadata"].get("papermill", {}).get("status") == "running": return
+            except (OSError, ValueError, KeyError): pass
+            time.sleep(0.3)
+        raise AssertionError(f"the demo run did not start: {run_status(out)}")
+    with tempfile.TemporaryDirectory() as t:
+        nbs, runs = Path(t)/"nbs", Path(t)/"runs"; nbs.mkdir(); paper = register_paper(demo_notebook(nbs))
+        (nbs/"params"/"papers.yaml").write_text(yaml.safe_dump({"demo": dict(
+            notebook=paper.notebook, title=paper.title, citation=paper.citation, url="", params=paper.params)}))
+        cli = "import sys; from dg_literate.reproduce import main; sys.exit(main(sys.argv[1:]))"
+        go = lambda: subprocess.Popen([sys.executable, "-c", cli, "--nbs", str(nbs), "--runs", str(runs), "run", "demo",
+                                       "-p", "sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out = runs/"99_demo"/"demo_sleep=60"
+        a = b = c = None
+        try:
+            a = go(); started(out)
+            test_fail(lambda: run_paper("demo", nbs=nbs, runs=runs, overrides={"sleep": 60}, progress=False),
+                      contains=f"is already running (pid {a.pid} since ")
+            a.send_signal(signal.SIGTERM); test_eq(a.wait(60), 130)
+            st = run_status(out); test_eq((st["status"], st["reason"]), ("interrupted", "SIGTERM"))
+            assert "interrupted" in a.stderr.read()
+            b = go(); started(out); b.send_signal(signal.SIGINT); test_eq(b.wait(60), 130)
+            test_eq(run_status(out)["status"], "interrupted"); test_eq(run_status(out)["reason"], "Ctrl-C (SIGINT)")
+            c = go(); started(out); c.kill(); c.wait(60)                          # SIGKILL: nothing can be written
+            test_eq(json.loads((out/"status.json").read_text())["status"], "running")
+            st = run_status(out); test_eq(st["status"], "interrupted"); assert f"pid {c.pid}" in st["reason"], st
+            with contextlib.redirect_stdout(io.StringIO()) as o: main(["--nbs", str(nbs), "--runs", str(runs), "results", "--out", f"{t}/R.md"])
+            assert "not in the results, interrupted: demo/demo_sleep=60" in o.getvalue(), o.getvalue()
+            # the dead process's lock is taken over, and the run finishes in the same folder
+            run_paper("demo", nbs=nbs, runs=runs, overrides={"sleep": 0}, tag="demo_sleep=60", progress=False)
+            test_eq(run_status(out)["status"], "done"); assert (out/"99_demo.ipynb").exists()
+            test_eq([p.name for p in out.glob(".*")], [])                          # no partial notebook left
+        finally:
+            for p in (a, b, c):
+                if p is not None and p.poll() is None: p.kill()
+            PAPERS.pop("demo", None)
+
+
+def test_runner_full_disk():
+    # a run that fills its disk fails in one line, leaves no partial file, and the next run is not tripped by it
+    import subprocess
+    with tempfile.TemporaryDirectory() as t:
+        nbs, runs = Path(t)/"nbs", Path(t)/"runs"; nbs.mkdir(); runs.mkdir(); register_paper(demo_notebook(nbs))
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(runs)], capture_output=True).returncode:
+            PAPERS.pop("demo", None); skip("cannot mount a small tmpfs here (needs root)")
+        else:
+            try:
+                try: run_paper("demo", nbs=nbs, runs=runs, overrides={"big": 8}, progress=False); raise AssertionError("no error")
+                except RunFailed as e: msg = str(e)
+                assert msg.startswith(f"demo: no space left on {runs} while writing ") and "8.0 MB needed" in msg, msg
+                test_eq(msg.count("\n"), 0)
+                out = runs/"99_demo"/"demo_big=8"
+                test_eq(run_status(out)["status"], "failed")
+                test_eq(list(out.rglob("*.tmp")) + list(out.rglob("*.partial.ipynb")), [])
+                json.loads((out/"99_demo.ipynb").read_text())                         # the executed notebook is whole
+                run_paper("demo", nbs=nbs, runs=runs, overrides={"big": 1}, progress=False, tag="demo_big=8")
+                test_eq(run_status(out)["status"], "done")
+            finally:
+                subprocess.run(["umount", str(runs)]); PAPERS.pop("demo", None)
+
+
+def test_results_keep_runs_not_here():
+    # RESULTS.md from a checkout whose runs/ lacks the long runs: every row with a number is kept
+    from dg_literate.core import repo_root
+    root = repo_root(); discover()
+    old = (root/"RESULTS.md").read_text(); prev = previous_results(old)
+    assert len(prev["claims"]) > 40 and "efdm_toy_full" in prev["sections"][PAPERS["efdm"].title], "the committed RESULTS.md"
+    numbered = lambda rows: {(r["paper"], r["run"], r["claim"], r["ours"]) for r in rows if r["ours"] != "-"}
+    headings = lambda text: [l for l in text.splitlines() if l.startswith(("### Run", "| ", "## "))]
+    with tempfile.TemporaryDirectory() as t:
+        bare = results_document(t, previous=None)                                 # without the old file: rows lost
+        assert numbered(previous_results(bare)["claims"]) == set()
+        kept = []; doc = results_document(t, previous=old, kept=kept)
+        new = previous_results(doc)
+        test_eq(numbered(new["claims"]), numbered(prev["claims"]))
+        test_eq({p: list(s) for p, s in new["sections"].items()}, {p: list(s) for p, s in prev["sections"].items()})
+        test_eq(new["sections"], prev["sections"]); test_eq(new["side"], prev["side"])
+        assert any("efdm/efdm_toy_full" in k for k in kept), kept
+        # a run present here replaces its old rows; the others stay
+        run = Path(t)/"10_efdm"/"efdm_toy"; run.mkdir(parents=True)
+        c = PAPERS["efdm"].claims[0]; a, b = [k.strip().replace("{dataset}", "toyworld") for k in c.metric.split(" - ")]
+        (run/"metrics.json").write_text(json.dumps({a: 50.0, b: 40.0}))
+        (run/"params.json").write_text(json.dumps({"params_file": "efdm_toy.yaml", "params": {}}))
+        (run/"status.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+        new = previous_results(results_document(t, previous=old))["claims"]
+        ours = {(r["run"], r["claim"]): r["ours"] for r in new if r["paper"] == "efdm"}
+        test_eq(ours[("efdm_toy", c.claim)], "+10.0"); test_eq(ours[("efdm_toy_full", c.claim)], "+2.1")
+        assert ("efdm_toy", "LODO average accuracy, ERM") not in {k for k, v in ours.items() if v != "-"}
 
 
 def test_test_cells_are_stubbed_in_runs():

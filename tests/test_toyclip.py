@@ -27,6 +27,21 @@ def test_pretrain_stream_and_resume():
         for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()): test_close(a, b, eps=1e-5)
 
 
+def test_distill_resume_and_frozen_text():
+    cfg = dataclasses.replace(TOYCLIP_VIT, name="toyclip-vit-test", steps=4, batch_size=8, warmup=1)
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t):
+        teacher = teacher_model(cfg); s = student_from_teacher(cfg, teacher)
+        for k, v in teacher.state_dict().items():
+            if not k.startswith("visual."): test_eq(s.state_dict()[k], v)                # the teacher's text tower
+        assert all(p.requires_grad == n.startswith("visual.") for n, p in s.named_parameters())
+        full, log = distill_toyclip(cfg, progress=False, curve_every=2, n_curve=7)
+        test_eq([c["step"] for c in log["curve"]], [0, 2, 4]); test_eq(len(log["loss"]), 4)
+        distill_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False, stop_at=2, ckpt_every=2, curve_every=0)
+        resumed, log2 = distill_toyclip(cfg, ckpt=Path(t)/"ck.pt", progress=False, curve_every=0)
+        test_eq(log2["loss"], log["loss"])
+        for (n, a), b in zip(full.state_dict().items(), resumed.state_dict().values()): test_close(a, b, eps=1e-5)
+
+
 def test_toyclip_loader_roundtrip():
     from dg_literate.clip import load_clip
     with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=t):

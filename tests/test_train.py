@@ -26,6 +26,34 @@ def _net(seed=0):
     )
 
 
+def test_caches_follow_the_files():
+    # decoded images and CLIP features are keyed on the files: delete or replace images and both caches see it
+    import numpy as np
+    from fastcore.xtras import modified_env
+    from PIL import Image
+    from dg_literate.data import FolderDomainDataset
+    from dg_literate.clip import load_clip, image_features
+    with tempfile.TemporaryDirectory() as t, modified_env(DG_LITERATE_CACHE=f"{t}/cache"):
+        rng = np.random.default_rng(0)
+        for c in ("cat", "dog"):
+            (Path(t)/"D"/"photo"/c).mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(Path(t)/"D"/"photo"/c/f"{i}.png")
+        clip = load_clip("toyclip", device="cpu")
+        feats = lambda ds: image_features(clip, ds.subset("photo", transform=clip.preprocess), progress=False)[0]
+        ds = FolderDomainDataset(Path(t)/"D"); x0, y0 = domain_tensors(ds, "photo", 32, progress=False); f0 = feats(ds)
+        test_eq(domain_tensors(FolderDomainDataset(Path(t)/"D"), "photo", 32, progress=False)[0], x0)   # cached
+        for i in range(3): (Path(t)/"D"/"photo"/"cat"/f"{i}.png").unlink()        # three images deleted
+        ds = FolderDomainDataset(Path(t)/"D"); x1, y1 = domain_tensors(ds, "photo", 32, progress=False)
+        test_eq((len(x1), len(y1), y1.tolist()), (9, 9, [0] * 3 + [1] * 6)); test_eq(x1, x0[3:])
+        test_eq(len(feats(ds)), 9); test_close(feats(ds), f0[3:], eps=1e-5)
+        for f in (Path(t)/"D"/"photo").rglob("*.png"): Image.new("RGB", (40, 40)).save(f)   # every image black
+        ds = FolderDomainDataset(Path(t)/"D"); x2, _ = domain_tensors(ds, "photo", 32, progress=False)
+        test_eq(x2.float().mean().item(), 0.0)
+        f2 = feats(ds); test_close(f2, f2[:1].expand_as(f2), eps=1e-5)            # one feature: all images alike
+        assert (f2[0] - f0[3]).abs().max() > 1e-2
+
+
 def test_domain_batches_balance_domains():
     g = torch.Generator().manual_seed(0)
     dom = torch.tensor([0] * 40 + [1] * 30 + [2] * 50)
@@ -81,7 +109,15 @@ def test_trainer_resume_selection_and_hooks():
     test_eq(r["epoch"], max(range(4), key=lambda i: (r["history"][i], -i)) + 1)
     test_eq(r["val"], max(r["history"]))
     assert r["history"][-1] < r["val"] and r["epoch"] < 4  # the spoiled last epoch is not selected
-    tr.model.load_state_dict(tr.best_state); test_eq(tr.accuracy(tr.data.xv, tr.data.yv), r["val"])
+    assert r["t"] != r["last"]["t"]                    # the selected epoch's target accuracy, not the last one's
+    with tempfile.TemporaryDirectory() as t:            # a checkpoint holds what resuming needs: no second model
+        c = Trainer(_net(), _Data(), TrainConfig(epochs=2, batch_size=12), ckpt=Path(t)/"c.pt", progress=False)
+        c.fit(stop_after=1); st = torch.load(Path(t)/"c.pt", weights_only=True)
+        test_eq(sorted(st), ['best', 'best_test', 'epoch', 'g', 'history', 'hooks', 'model', 'opt', 'rng', 'sched', 'step'])
+        test_eq([p.name for p in Path(t).iterdir()], ["c.pt"])                   # no temporary file left
+        c.fit(); test_eq(c.epoch, 2); test_eq(torch.load(Path(t)/"c.pt", weights_only=True)["epoch"], 1)
+        one = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12), ckpt=Path(t)/"one.pt", progress=False)
+        one.fit(); assert not (Path(t)/"one.pt").exists()                        # a one-epoch run writes none
     test_eq(r["last"]["val"], r["history"][-1])
     bn = Trainer(_net(), _Data(), TrainConfig(epochs=1, batch_size=12, freeze_bn=True), progress=False)
     m0 = bn.model[1].running_mean.clone(); bn.fit(); test_eq(bn.model[1].running_mean, m0)  # frozen statistics
