@@ -21,7 +21,7 @@ __all__ = ['LEXNAMES', 'TTA_METHODS', 'vision_forward', 'vision_tokens', 'text_f
            'draw_source_batch', 'source_discrimination_loss', 'promptalign_loss', 'source_token_stats', 'TTAConfig',
            'freeze', 'confident', 'tpt_adapt', 'promptalign_adapt', 'meta_train_grad', 'meta_test_loss',
            'promptsync_adapt', 'MaPLeConfig', 'maple_lr_at', 'train_maple', 'bench_promptsync', 'TTASetup',
-           'tta_method', 'adapt_logits', 'tta_chunk_job', 'run_tta']
+           'tta_method', 'adapt_logits', 'tta_chunk_job', 'run_tta', 'expected_calibration_error']
 
 # %% ../nbs/40_promptsync.ipynb #760d91e4
 def vision_forward(visual, # open_clip VisionTransformer (model.visual)
@@ -737,17 +737,18 @@ def adapt_logits(s:TTASetup, method:str, # a key of `TTA_METHODS`
 # %% ../nbs/40_promptsync.ipynb #shard004
 def tta_chunk_job(job:dict, # method, seed, domain, start, stop, n_views, first, cfg (a TTAConfig as JSON)
                   s:TTASetup, ckpt:Path) -> dict: # the shared setup; a checkpoint path (unused: a chunk is short)
-    """One job of `run_tta`: the predictions for test images [start, stop) of one domain, and the seconds they
-    took."""
+    """One job of `run_tta`: the predictions for test images [start, stop) of one domain, their confidences
+    (top softmax probability among the domain's classes) and the seconds they took."""
     cfg = TTAConfig(**(job["cfg"] | dict(pa_layers=tuple(job["cfg"]["pa_layers"]))))
     dev = s.class_tokens.device
-    ims, sub, cache, preds, t = s.images[job["domain"]], torch.tensor(s.classes[job["domain"]]), {}, [], 0.0
+    ims, sub, cache, preds, conf, t = s.images[job["domain"]], torch.tensor(s.classes[job["domain"]]), {}, [], [], 0.0
     for i in range(job["start"], job["stop"]):
         t0 = time.perf_counter()  # views included, as TPT's timing
         v = make_views(ims[i], s.preprocess, job["n_views"], s.scale, use_augmix=s.augmix, seed=i).to(dev)
         logits = adapt_logits(s, job["method"], job["seed"], v[: job["first"] or None], i, cfg, cache)
-        preds.append(int(sub[logits.cpu()[sub].argmax()])); t += time.perf_counter() - t0
-    return dict(job=job, preds=preds, seconds=t)
+        p = logits.detach().float().cpu()[sub].softmax(0)
+        preds.append(int(sub[p.argmax()])); conf.append(float(p.max())); t += time.perf_counter() - t0
+    return dict(job=job, preds=preds, conf=conf, seconds=t)
 
 # %% ../nbs/40_promptsync.ipynb #shard005
 def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|str,
@@ -755,7 +756,7 @@ def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|st
             n_views:int=64, first:int=0, # views made per image; only the first `first` used (0: all)
             chunk:int=64, # test images per job (a multiple of cfg.reuse_every saves a gradient per chunk)
             launcher:str="local", address:str|None=None, # `run_jobs`: local, or Ray tasks
-            progress:bool=True) -> tuple[dict, float]: # domain -> predictions; seconds over all images
+            progress:bool=True) -> tuple[dict, float, dict]: # domain -> predictions; seconds; domain -> confidences
     """`method`'s predictions on every target domain's test images, one `run_jobs` job per chunk of `chunk`
     images."""
     import json
@@ -767,10 +768,21 @@ def run_tta(s:TTASetup, method:str, seed:int|None, cfg:TTAConfig, folder:Path|st
         k = min(limit, len(ims)) if limit else len(ims)
         for a in range(0, k, chunk):
             job = dict(method=method, seed=seed, domain=d, start=a, stop=min(a + chunk, k), n_views=n_views,
-                       first=first, cfg=dataclasses.asdict(cfg), setup=s.key)
+                       first=first, cfg=dataclasses.asdict(cfg), setup=s.key, out="preds+conf")
             job = json.loads(json.dumps(job))                                  # JSON-normalized (tuples -> lists)
             jobs.append(Job(job_key(f"{method}-{d}-{a}", job), tta_chunk_job, job))
     res = run_jobs(jobs, s, folder, launcher, address, progress=progress, desc=f"{method} seed {seed}")
-    preds = {d: [] for d in s.images}
-    for j, r in zip(jobs, res): preds[j.cfg["domain"]] += r["preds"]
-    return preds, sum(r["seconds"] for r in res)
+    preds, conf = {d: [] for d in s.images}, {d: [] for d in s.images}
+    for j, r in zip(jobs, res): preds[j.cfg["domain"]] += r["preds"]; conf[j.cfg["domain"]] += r["conf"]
+    return preds, sum(r["seconds"] for r in res), conf
+
+# %% ../nbs/40_promptsync.ipynb #ff7ad4e1
+def expected_calibration_error(conf:torch.Tensor, # (n,) top-class confidence $\hat p_i$ in [0, 1]
+                               correct:torch.Tensor, # (n,) whether the prediction is right
+                               bins:int=15) -> float: # M (Guo et al.: 15)
+    "ECE in percent: the bin-weighted gap between accuracy and confidence (Guo et al., 2017, Eq. 3)."
+    conf, correct = torch.as_tensor(conf, dtype=torch.float64), torch.as_tensor(correct, dtype=torch.float64)
+    b = (conf * bins).ceil().clamp(1, bins).long() - 1                     # bin m holds ((m-1)/M, m/M]
+    n = torch.zeros(bins, dtype=torch.float64).index_add_(0, b, torch.ones_like(conf))
+    gap = torch.zeros(bins, dtype=torch.float64).index_add_(0, b, correct - conf).abs()
+    return float(gap.sum() / len(conf) * 100) if len(conf) else float("nan")

@@ -371,9 +371,10 @@ def test_promptsync_sharding():
     cfg = TTAConfig(n_views=4, source_batch=4, pa_layers=(0,))
     star = dataclasses.replace(cfg, reuse_every=2)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        whole, _ = run_tta(s, "PromptSync*", 0, star, a, n_views=4, chunk=6, progress=False)
-        parts, _ = run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)
-        test_eq(parts, whole); test_eq(len(list(Path(b).glob("*.json"))), 3)        # three chunks, one file each
+        whole, _, cw = run_tta(s, "PromptSync*", 0, star, a, n_views=4, chunk=6, progress=False)
+        parts, _, cp = run_tta(s, "PromptSync*", 0, star, b, n_views=4, chunk=2, progress=False)
+        test_eq(parts, whole); test_close(cp["sketch"], cw["sketch"], eps=1e-5)
+        test_eq(len(list(Path(b).glob("*.json"))), 3)        # three chunks, one file each
         cache, lit = {}, []                                                          # the literal loop over the images
         for i, im in enumerate(s.images["sketch"]):
             v = make_views(im, c.preprocess, 4, seed=i)
@@ -388,3 +389,20 @@ def test_promptsync_sharding():
         test_fail(lambda: run_tta(s, "PromptSync", 0, star, b, n_views=4), contains="reuse_every = 0")
         test_fail(lambda: run_tta(s, "MaPLe", 1, cfg, b, n_views=4), contains="no MaPLe prompts for seed 1")
         test_fail(lambda: run_tta(s, "TTA", 0, cfg, b, n_views=4), contains="unknown method")
+
+
+def test_expected_calibration_error_literal():
+    def ece_literal(conf, correct, bins=15):
+        total = 0.0
+        for m in range(1, bins + 1):
+            idx = [i for i, c in enumerate(conf) if (m - 1) / bins < c <= m / bins or (m == 1 and c == 0)]
+            if idx:
+                acc = sum(correct[i] for i in idx) / len(idx); cf = sum(conf[i] for i in idx) / len(idx)
+                total += len(idx) / len(conf) * abs(acc - cf)
+        return total * 100
+    g = torch.Generator().manual_seed(0)
+    conf = torch.rand(500, generator=g); correct = torch.rand(500, generator=g) < conf      # calibrated by construction
+    test_close(expected_calibration_error(conf, correct), ece_literal(conf.tolist(), correct.tolist()), eps=1e-9)
+    assert expected_calibration_error(conf, correct) < 6
+    test_close(expected_calibration_error(torch.ones(10), torch.arange(10) < 5), 50.0)         # sure, half wrong
+    test_close(expected_calibration_error(torch.tensor([1 / 15, 1.0]), torch.tensor([False, True])), 100 / 30)

@@ -111,3 +111,16 @@ def test_shipped_toyclip_gates_small():
     g = toyclip_gates(clip, ToyWorld(70, seed=0, domains=ALL_DOMAINS))
     assert g["photo"] >= 80 and g["mean4"] >= 70 and g["domain_mean"] >= 80, g
     assert any(g["zeroshot"]["photo"] - g["zeroshot"][d] >= 5 and g["zeroshot"][d] > 25 for d in ALL_DOMAINS), g
+
+
+def test_shipped_toyclip_vit_gates_small():
+    import subprocess, sys
+    code = ("import json; from dg_literate.clip import load_clip; from dg_literate.toyclip import toyclip_gates; "
+            "from dg_literate.toyworld import ToyWorld, ALL_DOMAINS; "
+            "g = toyclip_gates(load_clip('toyclip-vit', device='cpu'), ToyWorld(70, seed=0, domains=ALL_DOMAINS)); "
+            "print(json.dumps(g))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    g = json.loads(r.stdout.strip().splitlines()[-1])                     # a fresh interpreter: nothing imported first
+    assert g["photo"] >= 80 and g["mean4"] >= 70 and g["domain_mean"] >= 80, g
+    assert any(g["zeroshot"]["photo"] - g["zeroshot"][d] >= 5 and g["zeroshot"][d] > 25 for d in ALL_DOMAINS), g
