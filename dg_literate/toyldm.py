@@ -499,7 +499,7 @@ def ldm_gates(ldm, # a `ToyLDM`
               n:int=700, # images per domain
               steps:int=25, guidance:float=3.0, strength:float=0.5, seed:int=7, batch:int=256,
               judge:str="toyclip") -> dict: # the CLIP whose zero-shot classifiers judge
-    """Issue 16's toyldm gates, judged by toyclip's zero-shot classifiers: reconstructions, text-to-image,
+    """The toyldm gates, judged by toyclip's zero-shot classifiers: reconstructions, text-to-image,
     img2img."""
     from dg_literate.clip import zero_shot_classifier, load_clip
     from dg_literate.toyworld import CLASSES, DOMAINS, IMAGE_TYPES, render_items
