@@ -145,7 +145,7 @@ def write_manifest(folder:Path|str, # the finished weight folder
     atomic_write(folder/"MANIFEST.json", json.dumps(man, indent=1, sort_keys=True, default=str))
     return man
 
-# %% ../nbs/00_core.ipynb #38ca06f8
+# %% ../nbs/00_core.ipynb #80385e45
 _VERIFIED = {}
 def shipped_weights(name:str) -> Path:
     """The checked folder of shipped model `name`; `ShippedWeightsError` (naming the build command) if missing
