@@ -108,6 +108,42 @@ def _load_error(name:str, pretrained:str|None, e:Exception) -> Exception:
         return WeightsNotFound(_weights_help(name, pretrained, e))
     return e
 
+# %% ../nbs/01_clip.ipynb #c1a0d2e7
+def _local_dir_checkpoints(d:Path) -> list[Path]:
+    "The weight files of an open_clip local-dir folder; a one-line error where the folder is not one."
+    if not (d/"open_clip_config.json").is_file():
+        raise FileNotFoundError(
+            f"{d} is not an open_clip local-dir folder: it needs open_clip_config.json and weights "
+            f"(written by `save_local_dir`, or a hub repository downloaded on another machine)"
+        )
+    ckpts = sorted(d.glob("*.bin")) + sorted(d.glob("*.safetensors")) + sorted(d.glob("*.pth"))
+    if not ckpts:
+        raise FileNotFoundError(
+            f"{d} has open_clip_config.json but no weights (*.bin, *.safetensors, *.pth)"
+        )
+    return ckpts
+
+def _registry_key(name:str, pretrained:str|None) -> tuple[str|None, str]:
+    "An open_clip registry model's `pretrained` (a file made absolute) and cache key, checked before loading."
+    import open_clip
+    if name not in open_clip.list_models():
+        close = difflib.get_close_matches(name, open_clip.list_models(), n=5)
+        raise ValueError(
+            f"unknown open_clip model {name!r}; close matches: {close} (see open_clip.list_models())"
+        )
+    if pretrained and Path(pretrained).expanduser().is_file():
+        pretrained = str(Path(pretrained).expanduser()); return pretrained, f"{name}|{_file_key(pretrained)}"
+    if pretrained:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if pretrained not in tags:
+            if any(c in pretrained for c in "/\\."):
+                raise FileNotFoundError(f"checkpoint file not found: {pretrained}")
+            raise ValueError(
+                f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}; tags: {tags}"
+            )
+        hf_offline_defaults(); return pretrained, f"{name}|{pretrained}"
+    return pretrained, f"{name}|random-init"
+
 # %% ../nbs/01_clip.ipynb #2bdd7fe9
 def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/REPO', or a registered local model
               pretrained:str|None=None, # open_clip tag, a checkpoint file, or None (random init)
@@ -122,39 +158,12 @@ def load_clip(name:str, # open_clip architecture, 'local-dir:PATH', 'hf-hub:ORG/
             raise ValueError(f"{name!r} is a project-built model; it takes no `pretrained` argument")
         name = f"local-dir:{LOCAL_MODELS[name]()}"
     if name.startswith("local-dir:"):
-        d = Path(name[len("local-dir:"):]).expanduser()
-        if not (d/"open_clip_config.json").is_file():
-            raise FileNotFoundError(
-                f"{d} is not an open_clip local-dir folder: it needs open_clip_config.json and weights "
-                f"(written by `save_local_dir`, or a hub repository downloaded on another machine)"
-            )
-        ckpts = sorted(d.glob("*.bin")) + sorted(d.glob("*.safetensors")) + sorted(d.glob("*.pth"))
-        if not ckpts:
-            raise FileNotFoundError(
-                f"{d} has open_clip_config.json but no weights (*.bin, *.safetensors, *.pth)"
-            )
+        d = Path(name[len("local-dir:"):]).expanduser(); ckpts = _local_dir_checkpoints(d)
         name, key = f"local-dir:{d}", "local-dir:" + ";".join(_file_key(c) for c in ckpts)
     elif name.startswith("hf-hub:"):
         hf_offline_defaults(); key = name
     else:
-        if name not in open_clip.list_models():
-            close = difflib.get_close_matches(name, open_clip.list_models(), n=5)
-            raise ValueError(
-                f"unknown open_clip model {name!r}; close matches: {close} (see open_clip.list_models())"
-            )
-        if pretrained and Path(pretrained).expanduser().is_file():
-            pretrained = str(Path(pretrained).expanduser()); key = f"{name}|{_file_key(pretrained)}"
-        elif pretrained:
-            tags = open_clip.list_pretrained_tags_by_model(name)
-            if pretrained not in tags:
-                if any(c in pretrained for c in "/\\."):
-                    raise FileNotFoundError(f"checkpoint file not found: {pretrained}")
-                raise ValueError(
-                    f"{pretrained!r} is neither a file nor a pretrained tag of {name!r}; tags: {tags}"
-                )
-            hf_offline_defaults(); key = f"{name}|{pretrained}"
-        else:
-            key = f"{name}|random-init"
+        pretrained, key = _registry_key(name, pretrained)
     device = torch.device(resolve_device(str(device) if device else ""))  # 'cuda' without CUDA: refused here
     try:
         if name.startswith("local-dir:") and (stem := _conv_stem(d)):       # a hybrid ViT (see `ConvStem`)
@@ -197,6 +206,7 @@ class ConvStem(torch.nn.Module):
                 target.weight.copy_(w); target.bias.copy_(b)
         return out
 
+# %% ../nbs/01_clip.ipynb #5b7e3c19
 def _conv_stem(folder:Path) -> list[int]|None:
     "The conv stem a local-dir folder's config asks for (dg_literate's extension), or None."
     return json.loads((folder/"open_clip_config.json").read_text()).get("dg_literate", {}).get("conv_stem")

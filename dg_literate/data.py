@@ -40,65 +40,28 @@ class DatasetSpec:
     counts: dict|None = None          # images per domain, checked after download where known
     url: str = ""                     # the dataset's home page
 
+# %% ../nbs/02_data.ipynb #9d41c2b8
 _GDRIVE = "https://drive.google.com/uc?id="
 _VISDA = "http://csr.bu.edu/ftp/visda/2019/multi-source/"
-SPECS = {
-    s.name: s
-    for s in [
-        DatasetSpec(
-            "PACS",
-            "PACS",
-            ("art_painting", "cartoon", "photo", "sketch"),
-            ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person"),
-            7,
-            (Source(_GDRIVE + "1JFr8f805nMUelQWWmfnJR3y4_SYoN5Pd", "PACS.zip", extracted="kfold"),),
-            counts={"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929},
-            url="https://domaingeneralization.github.io/",
-        ),
-        DatasetSpec(
-            "VLCS",
-            "VLCS",
-            ("Caltech101", "LabelMe", "SUN09", "VOC2007"),
-            ("bird", "car", "chair", "dog", "person"),
-            5,
-            (Source(_GDRIVE + "1skwblH1_okBwxWxmRsp9_qi15hyPpxg8", "VLCS.tar.gz"),),
-        ),
-        DatasetSpec(
-            "OfficeHome",
-            "office_home",
-            ("Art", "Clipart", "Product", "Real World"),
-            None,
-            65,
-            (
-                Source(
-                    _GDRIVE + "1uY0pj7oFsjMxRwaD3Sxy0jgel0fsYXLC",
-                    "office_home.zip",
-                    extracted="OfficeHomeDataset_10072016",
-                ),
-            ),
-            url="https://www.hemanthdv.org/officeHomeDataset.html",
-        ),
-        DatasetSpec(
-            "DomainNet",
-            "domain_net",
-            ("clipart", "infograph", "painting", "quickdraw", "real", "sketch"),
-            None,
-            345,
-            tuple(
-                Source(_VISDA + p, p.split("/")[-1])
-                for p in [
-                    "groundtruth/clipart.zip",
-                    "infograph.zip",
-                    "groundtruth/painting.zip",
-                    "quickdraw.zip",
-                    "real.zip",
-                    "sketch.zip",
-                ]
-            ),
-            url="http://ai.bu.edu/M3SDA/",
-        ),
-    ]
-}
+_DOMAINNET = ["groundtruth/clipart.zip", "infograph.zip", "groundtruth/painting.zip", "quickdraw.zip", "real.zip",
+              "sketch.zip"]
+SPECS = {s.name: s for s in [
+    DatasetSpec("PACS", "PACS", ("art_painting", "cartoon", "photo", "sketch"),
+                ("dog", "elephant", "giraffe", "guitar", "horse", "house", "person"), 7,
+                (Source(_GDRIVE + "1JFr8f805nMUelQWWmfnJR3y4_SYoN5Pd", "PACS.zip", extracted="kfold"),),
+                counts={"art_painting": 2048, "cartoon": 2344, "photo": 1670, "sketch": 3929},
+                url="https://domaingeneralization.github.io/"),
+    DatasetSpec("VLCS", "VLCS", ("Caltech101", "LabelMe", "SUN09", "VOC2007"),
+                ("bird", "car", "chair", "dog", "person"), 5,
+                (Source(_GDRIVE + "1skwblH1_okBwxWxmRsp9_qi15hyPpxg8", "VLCS.tar.gz"),)),
+    DatasetSpec("OfficeHome", "office_home", ("Art", "Clipart", "Product", "Real World"), None, 65,
+                (Source(_GDRIVE + "1uY0pj7oFsjMxRwaD3Sxy0jgel0fsYXLC", "office_home.zip",
+                        extracted="OfficeHomeDataset_10072016"),),
+                url="https://www.hemanthdv.org/officeHomeDataset.html"),
+    DatasetSpec("DomainNet", "domain_net", ("clipart", "infograph", "painting", "quickdraw", "real", "sketch"),
+                None, 345, tuple(Source(_VISDA + p, p.split("/")[-1]) for p in _DOMAINNET),
+                url="http://ai.bu.edu/M3SDA/"),
+]}
 
 # %% ../nbs/02_data.ipynb #4c7d18e4
 def md5sum(path:Path|str, chunk:int=1<<20) -> str:
@@ -175,18 +138,29 @@ def check_counts(spec:DatasetSpec, folder:Path) -> None:
                 f"{spec.name}/{d}: {got} images, expected {n}: incomplete or wrong download at {folder}"
             )
 
+# %% ../nbs/02_data.ipynb #f3b8a6c2
+def _file_fingerprint(items:list) -> str: # [(item, label), ...]
+    "A hash of the image files (paths, sizes, modification times, labels); '' for generated images."
+    h = hashlib.sha1()
+    for it, y in items:
+        if not isinstance(it, Path): return ""
+        s = it.stat(); h.update(f"{it}|{s.st_size}|{s.st_mtime_ns}|{y}\n".encode())
+    return h.hexdigest()[:16]
+
+def _open_rgb(p:Path) -> Image.Image:
+    "The image at `p` as RGB; a one-line error naming an unreadable file."
+    try:
+        with Image.open(p) as im: return im.convert("RGB")
+    except (OSError, ValueError) as e:  # truncated, not an image (PIL's UnidentifiedImageError), ...
+        raise OSError(
+            f"cannot read image {p} ({e}); to skip it, delete it or move it out of the dataset folder"
+        ) from None
+
 # %% ../nbs/02_data.ipynb #1982a788
 class DomainDataset:
     "Images from several domains sharing one label set: `items[domain] = [(item, label), ...]`."
-    def __init__(
-        self,
-        name: str,
-        domains: list[str],
-        classes: list[str],
-        items: dict[str, list],
-        key: str | None = None,
-        domain_classes: dict[str, list[int]] | None = None,
-    ):  # per domain, the classes it has (default: all)
+    def __init__(self, name:str, domains:list[str], classes:list[str], items:dict[str, list], key:str|None=None,
+                 domain_classes:dict[str, list[int]]|None=None): # per domain, the classes it has (default: all)
         self.name, self.domains, self.classes, self.items = name, list(domains), list(classes), items
         self.key, self.domain_classes, self._fp = key or name, domain_classes or {}, {}
         if fps := "".join(self.fingerprint(d) for d in self.domains):  # image files: the key covers their content
@@ -195,12 +169,7 @@ class DomainDataset:
     def fingerprint(self, domain:str) -> str:
         """A hash of `domain`'s image files (paths, sizes, modification times, labels); '' for generated
         images."""
-        if domain not in self._fp:
-            h = hashlib.sha1()
-            for it, y in self.items[self.check_domain(domain)]:
-                if not isinstance(it, Path): self._fp[domain] = ""; return ""
-                s = it.stat(); h.update(f"{it}|{s.st_size}|{s.st_mtime_ns}|{y}\n".encode())
-            self._fp[domain] = h.hexdigest()[:16]
+        if domain not in self._fp: self._fp[domain] = _file_fingerprint(self.items[self.check_domain(domain)])
         return self._fp[domain]
 
     def classes_of(self, domain:str) -> list[int]:
@@ -208,34 +177,21 @@ class DomainDataset:
         ImageNet's 1000)."""
         return self.domain_classes.get(self.check_domain(domain), list(range(len(self.classes))))
     def __repr__(self):
-        return (
-            f"{type(self).__name__}({self.name}: "
-            + ", ".join(f"{d} {len(self.items[d])}" for d in self.domains)
-            + f"; {len(self.classes)} classes)"
-        )
+        sizes = ", ".join(f"{d} {len(self.items[d])}" for d in self.domains)
+        return f"{type(self).__name__}({self.name}: {sizes}; {len(self.classes)} classes)"
     def check_domain(self, d:str) -> str:
         if d not in self.items: raise KeyError(f"{self.name} has no domain {d!r}; domains: {self.domains}")
         return d
     def image(self, domain:str, i:int) -> Image.Image:
         "The i-th image of `domain` as an RGB PIL image."
-        p = self.items[domain][i][0]
-        try:
-            with Image.open(p) as im: return im.convert("RGB")
-        except (OSError, ValueError) as e:  # truncated, not an image (PIL's UnidentifiedImageError), ...
-            raise OSError(
-                f"cannot read image {p} ({e}); to skip it, delete it or move it out of the dataset folder"
-            ) from None
+        return _open_rgb(self.items[domain][i][0])
     def labels(self, domain:str) -> torch.Tensor:
         return torch.tensor([y for _, y in self.items[self.check_domain(domain)]])
     def subset(self, domain:str, indices=None, transform:Callable|None=None) -> "DomainSubset":
         "A torch Dataset of (transform(image), label, domain index) over `indices` of `domain`."
         self.check_domain(domain)
-        return DomainSubset(
-            self,
-            domain,
-            list(range(len(self.items[domain]))) if indices is None else list(indices),
-            transform,
-        )
+        idx = list(range(len(self.items[domain]))) if indices is None else list(indices)
+        return DomainSubset(self, domain, idx, transform)
 
 # %% ../nbs/02_data.ipynb #db2af340
 class DomainSubset(torch.utils.data.Dataset):
@@ -254,6 +210,40 @@ class DomainSubset(torch.utils.data.Dataset):
         h = hashlib.sha1(",".join(map(str, self.indices)).encode()).hexdigest()[:12]
         return f"{self.ds.key}|{self.domain}|{len(self.indices)}:{h}|{self.transform!r}"
 
+# %% ../nbs/02_data.ipynb #e2c7b915
+def _scan_folder(folder:Path, domains:list[str]|None, classes:list[str]|None) -> tuple[list, list, dict]:
+    "The domains, classes and `items` of a DomainBed-layout folder, each missing piece named in a one-line error."
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"dataset folder {folder} does not exist (expected {folder}/<domain>/<class>/<image>)"
+        )
+    domains = (
+        list(domains)
+        if domains
+        else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits" and _visible(p))
+    )
+    if not domains: raise FileNotFoundError(f"{folder} has no domain folders")
+    for d in domains:
+        if not (folder / d).is_dir():
+            raise FileNotFoundError(f"domain folder {folder/d} is missing; expected domains {domains}")
+    classes = (
+        list(classes)
+        if classes
+        else sorted(p.name for p in (folder / domains[0]).iterdir() if p.is_dir() and _visible(p))
+    )
+    items = {}
+    for d in domains:
+        items[d] = []
+        for y, c in enumerate(classes):
+            cdir = folder/d/c
+            if not cdir.is_dir():
+                raise FileNotFoundError(f"class folder {cdir} is missing (classes: {classes})")
+            imgs = _images(cdir)
+            if not imgs: raise ValueError(f"class folder {cdir} has no images")
+            items[d] += [(p, y) for p in imgs]
+    return domains, classes, items
+
 # %% ../nbs/02_data.ipynb #3d2a9d6f
 class FolderDomainDataset(DomainDataset):
     "A dataset in DomainBed's layout: `root/<domain>/<class>/<image>`."
@@ -261,35 +251,7 @@ class FolderDomainDataset(DomainDataset):
                  domains:list[str]|None=None, # default: every sub-folder, sorted
                  classes:list[str]|None=None, # default: the class folders of the first domain, sorted
                  name:str|None=None):
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(
-                f"dataset folder {folder} does not exist (expected {folder}/<domain>/<class>/<image>)"
-            )
-        domains = (
-            list(domains)
-            if domains
-            else sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "splits" and _visible(p))
-        )
-        if not domains: raise FileNotFoundError(f"{folder} has no domain folders")
-        for d in domains:
-            if not (folder / d).is_dir():
-                raise FileNotFoundError(f"domain folder {folder/d} is missing; expected domains {domains}")
-        classes = (
-            list(classes)
-            if classes
-            else sorted(p.name for p in (folder / domains[0]).iterdir() if p.is_dir() and _visible(p))
-        )
-        items = {}
-        for d in domains:
-            items[d] = []
-            for y, c in enumerate(classes):
-                cdir = folder/d/c
-                if not cdir.is_dir():
-                    raise FileNotFoundError(f"class folder {cdir} is missing (classes: {classes})")
-                imgs = _images(cdir)
-                if not imgs: raise ValueError(f"class folder {cdir} has no images")
-                items[d] += [(p, y) for p in imgs]
+        folder = Path(folder); domains, classes, items = _scan_folder(folder, domains, classes)
         super().__init__(name or folder.name, domains, classes, items, key=f"folder:{folder.resolve()}")
         self.folder = folder
 
@@ -552,6 +514,7 @@ class Split(NamedTuple):
 def _domain_seed(seed:int, domain:str) -> int:
     return int(hashlib.sha1(f"{seed}:{domain}".encode()).hexdigest()[:8], 16)
 
+# %% ../nbs/02_data.ipynb #a6e0f3d4
 def loo_split(ds:DomainDataset, # the multi-domain dataset
               targets:str|list[str], # held-out target domain(s)
               val_frac:float=0.2, # fraction of each source domain kept for validation

@@ -347,8 +347,8 @@ def zero_shot_accuracy(clip, # a `LoadedCLIP` (e.g. `load_clip("toyclip")`)
 def toyclip_gates(clip, # a `LoadedCLIP`
                   world, # a `ToyWorld` over all eight domains
                   ) -> dict:
-    """Zero-shot class accuracy per domain (8), domain accuracy (4 PACS-like), and the gate quantities of
-    issue 16."""
+    """Zero-shot class accuracy per domain (8), domain accuracy (4 PACS-like), and the quantities its
+    gates test."""
     from dg_literate.toyworld import DOMAINS, ALL_DOMAINS, IMAGE_TYPES
     zs = {d: zero_shot_accuracy(clip, world, d) for d in ALL_DOMAINS}
     n = len(world.labels(DOMAINS[0]))
