@@ -27,8 +27,8 @@ from .launch import Job, run_jobs
 # %% auto #0
 __all__ = ['pseudo_image', 'ldm_latents', 'latent_distillation_loss', 'style_content_split', 'style_content_combine',
            'ModeEncoder', 'select_candidate', 'augment_prompts', 'Augmented', 'online_augment', 'offline_generate',
-           'DFConfig', 'LatentDistillationHook', 'SyntheticHook', 'df_hooks', 'train_df', 'ld_grad_ratio', 'df_job',
-           'run_df_grid', 'bench_domainfusion']
+           'DFConfig', 'LatentDistillationHook', 'ConfidencePenaltyHook', 'SyntheticHook', 'df_hooks', 'train_df',
+           'ld_grad_ratio', 'cp_grad_ratio', 'df_job', 'run_df_grid', 'bench_domainfusion']
 
 # %% ../nbs/50_domainfusion.ipynb #068de63a
 def pseudo_image(x0:torch.Tensor, # $x_0$, source images in [0,1], (B,3,H,W)
@@ -219,12 +219,13 @@ def offline_generate(
 @dataclass
 class DFConfig(DGModelConfig):
     "DomainFusion's run: the shared model/loop settings (`DGModelConfig`), the teacher's and the augmenter's."
-    method: str = "df"              # "erm" | "offline" | "ld" | "aug" | "df" (see the table above)
+    method: str = "df"              # "erm" | "offline" | "ld" | "aug" | "df" | "cp" (see the table above)
     ld_weight: float = 1.0          # lambda_LD
     ld_batch: int = 8               # images per step that get L_LD
     ld_full_backward: bool = False  # False: SDS surrogate (section 2)
     ld_reduction: str = "mean"      # L_LD over latent elements: "mean" (ours) | "sum" (DreamFusion; c*h*w times stronger)
     ld_template: str = "{}"         # class prompt c_y of L_LD
+    cp_weight: float = 0.0          # beta of the confidence penalty (method "cp", on the ld_batch images): the LD control
     syn_weight: float = 1.0         # lambda_syn
     syn_batch: int = 8              # synthetic images per step
     syn_size: int = 12              # M, DomainFusion's synthetic set
@@ -278,6 +279,15 @@ class LatentDistillationHook(Hook):
     def state(self): return dict(mse=self.mse, seconds=self.seconds)
     def load_state(self, st): self.mse, self.seconds = st["mse"], st["seconds"]
 
+# %% ../nbs/50_domainfusion.ipynb #f85c1e34
+class ConfidencePenaltyHook(Hook):
+    """$-\beta H(p_\theta)$ on the first `n` images of each batch (Pereyra et al., 2017), from the CE forward's
+    probabilities: L_LD's control, a regularizer with no LDM in it."""
+    def __init__(self, weight:float, n:int=8): self.weight, self.n = weight, n
+    def loss(self, tr):
+        logp = tr.logits[: min(self.n, len(tr.yb))].log_softmax(1)
+        return self.weight * (logp.exp() * logp).sum(1).mean()                  # -beta * H, H = -sum p log p
+
 # %% ../nbs/50_domainfusion.ipynb #3e43b082
 class SyntheticHook(Hook):
     """λ_syn·CE on `n` images per step from a synthetic set, made before training (`every`=0) or remade every
@@ -326,6 +336,7 @@ def df_hooks(cfg:DFConfig, ldm, classes:list[str], sources:list[str], data) -> l
                 ldm, c, cfg.ld_weight, cfg.ld_batch, cfg.ld_full_backward, cfg.ld_reduction
             )
         )
+    if cfg.method == "cp": hooks.append(ConfidencePenaltyHook(cfg.cp_weight, cfg.ld_batch))
     if cfg.method == "offline":
         def make(xs, ys, tr):
             x, y = offline_generate(
@@ -374,9 +385,10 @@ def train_df(ds, # a `DomainDataset`
     """Train `cfg.method` on `sources`; target accuracies (%) of the best source-val epoch and the last,
     generation counts and times."""
     from dg_literate.toynet import backbone
-    if cfg.method not in ("erm", "offline", "ld", "aug", "df"):
-        raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df")
-    if cfg.method != "erm" and ldm is None: raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
+    if cfg.method not in ("erm", "offline", "ld", "aug", "df", "cp"):
+        raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df, cp")
+    if cfg.method not in ("erm", "cp") and ldm is None:
+        raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
     if cfg.split not in ("latent", "encoder"): raise ValueError(f"split {cfg.split!r}: 'latent' or 'encoder'")
     data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
     set_seed(cfg.seed); model = backbone(cfg.arch, cfg.weights, len(ds.classes))
@@ -444,6 +456,16 @@ def ld_grad_ratio(model:nn.Module, ldm, x:torch.Tensor, y:torch.Tensor, # uint8 
     )
     return (ld / ce).item()
 
+# %% ../nbs/50_domainfusion.ipynb #a96d2f45
+def cp_grad_ratio(model:nn.Module, x:torch.Tensor, y:torch.Tensor, # uint8 images (B,3,S,S), labels (B,)
+                  n:int=8) -> float: # the penalty on the first n images, as `ConfidencePenaltyHook`
+    "ρ_CP = ‖∇θ (−H(p_θ))‖ / ‖∇θ CE‖ at β = 1 on one batch: β = λ_LD ρ_LD / ρ_CP matches L_LD's gradient norm."
+    dev = next(model.parameters()).device; model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    logits = model(normalize(x, dev)); logp = logits[:n].log_softmax(1)
+    g = lambda loss: torch.cat([v.flatten() for v in torch.autograd.grad(loss, params, retain_graph=True)]).norm()
+    return (g((logp.exp() * logp).sum(1).mean()) / g(F.cross_entropy(logits, y.to(dev)))).item()
+
 # %% ../nbs/50_domainfusion.ipynb #d8c4b59d
 _LDMS = {}  # (name, device) -> LDM, loaded once per process (or Ray worker)
 
@@ -454,8 +476,9 @@ def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSO
     from dg_literate.toyldm import load_ldm
     ds, ldm_name, device, progress = shared
     key = (ldm_name, str(device))
-    if job["method"] != "erm" and key not in _LDMS: _LDMS[key] = load_ldm(ldm_name, device)
-    ldm = None if job["method"] == "erm" else _LDMS[key]
+    needs = job["method"] not in ("erm", "cp")                                # the LD control uses no LDM
+    if needs and key not in _LDMS: _LDMS[key] = load_ldm(ldm_name, device)
+    ldm = _LDMS[key] if needs else None
     r = train_df(ds, job["sources"], job["targets"], DFConfig(**job["cfg"]), ldm, device, progress, ckpt=ckpt)
     if snaps := r.pop("snapshots"):
         save_atomic(snaps, Path(str(ckpt).removesuffix(".ckpt.pt") + ".snapshots.pt"))

@@ -21,7 +21,7 @@ __all__ = ['LEXNAMES', 'TTA_METHODS', 'vision_forward', 'vision_tokens', 'text_f
            'draw_source_batch', 'source_discrimination_loss', 'promptalign_loss', 'source_token_stats', 'TTAConfig',
            'freeze', 'confident', 'tpt_adapt', 'promptalign_adapt', 'meta_train_grad', 'meta_test_loss',
            'promptsync_adapt', 'MaPLeConfig', 'maple_lr_at', 'train_maple', 'bench_promptsync', 'TTASetup',
-           'tta_method', 'adapt_logits', 'tta_chunk_job', 'run_tta', 'expected_calibration_error']
+           'tta_method', 'adapt_logits', 'tta_chunk_job', 'run_tta', 'expected_calibration_error', 'tpt_premise']
 
 # %% ../nbs/40_promptsync.ipynb #760d91e4
 def vision_forward(visual, # open_clip VisionTransformer (model.visual)
@@ -786,3 +786,19 @@ def expected_calibration_error(conf:torch.Tensor, # (n,) top-class confidence $\
     n = torch.zeros(bins, dtype=torch.float64).index_add_(0, b, torch.ones_like(conf))
     gap = torch.zeros(bins, dtype=torch.float64).index_add_(0, b, correct - conf).abs()
     return float(gap.sum() / len(conf) * 100) if len(conf) else float("nan")
+
+# %% ../nbs/40_promptsync.ipynb #c52f8b01
+@torch.no_grad()
+def tpt_premise(s:TTASetup, domain:str, labels:torch.Tensor, # (n,) labels of the domain's first n test images
+                n_views:int=64, top:float=0.1) -> dict: # N views made per image (the original first); rho
+    """TPT's premise before any step: accuracy (%) of CLIP's prompts on the original view, on $\bar p$ over the
+    confident views, and on the mean over all views."""
+    sub, dev = torch.tensor(s.classes[domain]), s.class_tokens.device
+    hits = dict(original=0, confident_mean=0, all_mean=0)
+    for i, im in enumerate(s.images[domain][: len(labels)]):
+        v = make_views(im, s.preprocess, n_views, s.scale, use_augmix=s.augmix, seed=i).to(dev)
+        logits = s.coop.logits(s.model, v, s.class_tokens).float().cpu()[:, sub]          # (N,C') among its classes
+        p, conf = logits.softmax(1), select_confident(logits, top)
+        for k, q in (("original", p[0]), ("confident_mean", p[conf].mean(0)), ("all_mean", p.mean(0))):
+            hits[k] += int(sub[q.argmax()] == labels[i])
+    return {k: 100 * h / len(labels) for k, h in hits.items()}

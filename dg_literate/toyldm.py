@@ -13,23 +13,25 @@ from .core import cache_dir, set_seed, shipped_weights, weights_root, write_mani
 from .clip import text_tower
 
 # %% auto #0
-__all__ = ['TOYLDM', 'TOYLDM_TINY', 'LDMS', 'ToyLDMConfig', 'ldm_batch', 'text_states', 'make_parts', 'train_autoencoder',
-           'encode_training_set', 'train_denoiser', 'build_toyldm', 'ldm_dir', 'ToyLDM', 'SDImg2Img', 'load_ldm',
-           'tiny_sd_folder', 'ldm_gates']
+__all__ = ['TOYLDM', 'TOYLDM_TINY', 'LDMS', 'ToyLDMConfig', 'ldm_batch', 'text_states', 'make_parts', 'Perceptual',
+           'train_autoencoder', 'encode_training_set', 'train_denoiser', 'build_toyldm', 'ldm_dir', 'ToyLDM',
+           'SDImg2Img', 'load_ldm', 'tiny_sd_folder', 'ldm_gates']
 
 # %% ../nbs/05_toyldm.ipynb #14903506
 @dataclass(frozen=True)
 class ToyLDMConfig:
     name: str = "toyldm"
-    vae_channels: tuple = (16, 32, 32, 32)   # AutoencoderKL blocks: 64 px -> 8x8 latents
-    latent_channels: int = 8                 # 8x8x8 latents: 12x fewer numbers than the 64x64x3 image (Stable Diffusion: 48x)
-    unet_channels: tuple = (64, 128)         # UNet2DConditionModel blocks, cross-attention in the first (v1: (32, 64))
-    text_model: str = "toyclip-vit-v1"  # whose text-token states condition the UNet (see the table below)
+    vae_channels: tuple = (32, 64, 64)       # AutoencoderKL blocks: 64 px -> 16x16 latents, 4x down (v2: (16, 32, 32, 32), 8x)
+    latent_channels: int = 4                 # 16x16x4 latents: 12x fewer numbers than the 64x64x3 image (SD: 48x; v2: 8x8x8)
+    perceptual_weight: float = 0.1           # weight of the LPIPS-style term on `perceptual_net`'s features (v2: 0, MSE only)
+    perceptual_net: str = "toynet"           # the frozen ImageNet-style ResNet-18 whose features it compares (SD: VGG-16)
+    unet_channels: tuple = (64, 128, 128)    # UNet2DConditionModel blocks, cross-attention in all but the last (v2: (64, 128))
+    text_model: str = "toyclip"              # whose text-token states condition the UNet (v2: toyclip-vit-v1; see the table below)
     text_len: int = 24                       # token states kept (captions are shorter)
     n_images: int = 16384                    # captioned images encoded once for the UNet (v1: 8192)
-    vae_steps: int = 1500                    # autoencoder steps, batch `vae_batch` (v1: 1000)
+    vae_steps: int = 2000                    # autoencoder steps, batch `vae_batch` (v2: 1500)
     vae_batch: int = 16                      # small batches: more updates per CPU second
-    unet_steps: int = 1200  # denoiser steps on the cached latents (v1: 1800, at a 4x smaller UNet)
+    unet_steps: int = 3000                   # denoiser steps on the cached latents (v2: 1200)
     batch_size: int = 64
     vae_lr: float = 2e-3                     # one-cycle schedule
     unet_lr: float = 5e-4                    # linear warm-up, then cosine decay (v1: constant)
@@ -51,6 +53,8 @@ class ToyLDMConfig:
         return self.tag(
             "vae_channels",
             "latent_channels",
+            "perceptual_weight",
+            "perceptual_net",
             "vae_steps",
             "vae_batch",
             "vae_lr",
@@ -64,7 +68,7 @@ class ToyLDMConfig:
 TOYLDM = ToyLDMConfig()
 TOYLDM_TINY = ToyLDMConfig(
     name="toyldm-tiny",
-    vae_channels=(8, 8, 8, 8),
+    vae_channels=(8, 8, 8),
     unet_channels=(8, 16),
     text_model="toyclip-tiny",
     n_images=128,
@@ -118,8 +122,8 @@ def make_parts(cfg:ToyLDMConfig, text_dim:int):
         out_channels=cfg.latent_channels,
         layers_per_block=1,
         block_out_channels=cfg.unet_channels,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        down_block_types=("CrossAttnDownBlock2D",) * (len(cfg.unet_channels) - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (len(cfg.unet_channels) - 1),
         cross_attention_dim=text_dim,
         attention_head_dim=8,
         norm_num_groups=min(8, cfg.unet_channels[0]),
@@ -135,9 +139,29 @@ def make_parts(cfg:ToyLDMConfig, text_dim:int):
 
 def _img(x:torch.Tensor) -> torch.Tensor: return x.float() / 127.5 - 1          # uint8 -> [-1,1]
 
+# %% ../nbs/05_toyldm.ipynb #7c2e9f41
+class Perceptual(torch.nn.Module):
+    """LPIPS-style distance (Zhang et al., 2018, Eq. 1, unit channel weights) on a frozen ResNet's layers 1-3:
+    $d(x,\hat x)=\sum_l \frac1{H_lW_l}\sum_{h,w}\|\hat y^l_{hw}-\hat y^l_{0,hw}\|_2^2$, $\hat y$ unit-normalized
+    over channels."""
+    def __init__(self, weights:str="toynet"): # see `toynet.load_backbone_state`: 'toynet' or a torchvision file
+        super().__init__()
+        from dg_literate.toynet import backbone, IMAGENET_MEAN, IMAGENET_STD
+        self.net = backbone("resnet18", weights).eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[:, None, None])
+        self.register_buffer("std", torch.tensor(IMAGENET_STD)[:, None, None])
+    def features(self, x:torch.Tensor) -> list[torch.Tensor]: # [-1,1] (B,3,H,W) -> [(B,C_l,H_l,W_l)] x 3
+        n = self.net; h = ((x + 1) / 2 - self.mean) / self.std
+        h = n.maxpool(n.relu(n.bn1(n.conv1(h)))); out = []
+        for layer in (n.layer1, n.layer2, n.layer3): h = layer(h); out.append(F.normalize(h, dim=1))
+        return out
+    def forward(self, a:torch.Tensor, b:torch.Tensor) -> torch.Tensor: # [-1,1] (B,3,H,W) twice -> (B,)
+        return sum((u - v).pow(2).sum(1).mean((1, 2)) for u, v in zip(self.features(a), self.features(b)))
+
 # %% ../nbs/05_toyldm.ipynb #d062a9d6
 def train_autoencoder(cfg:ToyLDMConfig, work:Path, device=None, progress:bool=True):
-    "Phase 1: the AutoencoderKL, trained (or read back from `work/vae`); returns (vae, log)."
+    """Phase 1: the AutoencoderKL, trained (resumable from `work`, or read back from `work/vae`); returns
+    (vae, log)."""
     from diffusers import AutoencoderKL
     device = torch.device(device or "cpu")
     if (work/"vae"/"config.json").exists():
@@ -146,25 +170,33 @@ def train_autoencoder(cfg:ToyLDMConfig, work:Path, device=None, progress:bool=Tr
         )
     set_seed(cfg.seed)
     vae = make_parts(cfg, 8)[0].to(device)
+    perceptual = Perceptual(cfg.perceptual_net).to(device) if cfg.perceptual_weight else None
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     sched_lr = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.vae_lr, total_steps=cfg.vae_steps, pct_start=0.05)
-    log, t0 = dict(vae_loss=[]), time.time()
-    for step in tqdm(
-        range(cfg.vae_steps), desc=f"{cfg.name} autoencoder", disable=not progress, mininterval=20
-    ):
+    ck, start, log, t0 = work/"vae_checkpoint.pt", 0, dict(vae_loss=[], vae_seconds=0.0), time.time()
+    if ck.exists():
+        st = torch.load(ck, weights_only=False)
+        vae.load_state_dict(st["vae"]); opt.load_state_dict(st["opt"]); sched_lr.load_state_dict(st["sched"])
+        start, log = st["step"], st["log"]
+    for step in tqdm(range(start, cfg.vae_steps), desc=f"{cfg.name} autoencoder", disable=not progress,
+                     mininterval=20, initial=start, total=cfg.vae_steps):
         x = _img(ldm_batch(cfg, step, cfg.vae_batch)[0]).to(device)
         post = vae.encode(x).latent_dist
-        loss = (
-            F.mse_loss(vae.decode(post.sample(torch.Generator(device).manual_seed(step))).sample, x)
-            + cfg.kl_weight * post.kl().mean()
-        )
+        rec = vae.decode(post.sample(torch.Generator(device).manual_seed(step))).sample
+        loss = F.mse_loss(rec, x) + cfg.kl_weight * post.kl().mean()
+        if perceptual is not None: loss = loss + cfg.perceptual_weight * perceptual(rec, x).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched_lr.step()
         log["vae_loss"].append(round(loss.item(), 5))
-    log["vae_seconds"] = time.time() - t0
+        if (step + 1) % 200 == 0 and step + 1 < cfg.vae_steps:
+            log["vae_seconds"] += time.time() - t0; t0 = time.time()
+            save_atomic(dict(vae=vae.state_dict(), opt=opt.state_dict(), sched=sched_lr.state_dict(),
+                             step=step + 1, log=log), ck)
+    log["vae_seconds"] += time.time() - t0
     vae.eval().save_pretrained(work/"vae"); (work/"vae_log.json").write_text(json.dumps(log))
+    ck.unlink(missing_ok=True)
     return vae, log
 
 # %% ../nbs/05_toyldm.ipynb #d3cd50e5

@@ -64,7 +64,7 @@ def test_latent_distillation_gradient_only_through_x_theta():
     )  # a small f_theta
     x0, y = torch.rand(3, 3, 64, 64), torch.tensor([0, 1, 2])
     c = ldm.encode_text(["circle", "square", "triangle"])
-    t, eps = torch.tensor([100, 500, 900]), torch.randn(3, 8, 8, 8)
+    t, eps = torch.tensor([100, 500, 900]), torch.randn(3, *ldm.encode(x0[:1]).shape[1:])  # latent-shaped
     for full in (True, False):
         p = model(x0).softmax(1); x = pseudo_image(x0, p, y)
         loss, mse = latent_distillation_loss(ldm, x, c, t, eps, full_backward=full)
@@ -222,13 +222,12 @@ def test_train_df_each_method_and_resume():
         steps=2,
     )
     counts = {}
-    for m in ("erm", "offline", "ld", "aug", "df"):
-        r = train_df(
-            ds, ["photo", "art_painting"], ["sketch"], dataclasses.replace(base, method=m), ldm, progress=False
-        )
+    for m in ("erm", "offline", "ld", "aug", "df", "cp"):
+        r = train_df(ds, ["photo", "art_painting"], ["sketch"], dataclasses.replace(base, method=m, cp_weight=0.1),
+                     None if m in ("erm", "cp") else ldm, progress=False)
         counts[m] = r["n_generated"]; test_eq(0 <= r["sketch"] <= 100, True); test_eq(r["val"], max(r["history"]))
         test_eq(r["ld_mse"] > 0, m in ("ld", "df"))
-    test_eq(counts, dict(erm=0, offline=2 * r["n_source"], ld=0, aug=4 * 2, df=4 * 2))   # M x N per refresh
+    test_eq(counts, dict(erm=0, offline=2 * r["n_source"], ld=0, aug=4 * 2, df=4 * 2, cp=0))   # M x N per refresh
     base = dataclasses.replace(base, epochs=2)
     test_fail(lambda: train_df(ds, ["photo"], ["sketch"], DFConfig(method="df"), None), contains="needs an LDM")
     test_fail(lambda: train_df(ds, ["photo"], ["sketch"], DFConfig(method="dfx"), ldm), contains="unknown method")
@@ -264,6 +263,24 @@ def test_ld_grad_ratio_scales_with_reduction():
     z = ldm.encode(x[:1])
     test_close(r_sum / r_mean, z[0].numel(), eps=1e-3 * z[0].numel())            # the sum is c*h*w times the mean
     assert r_mean > 0
+
+
+def test_confidence_penalty_is_negative_entropy():
+    from dg_literate.toynet import backbone
+    from dg_literate.train import normalize
+    import math
+    from types import SimpleNamespace
+    torch.manual_seed(0); logits, yb = torch.randn(6, 7), torch.randint(0, 7, (6,))
+    hook = ConfidencePenaltyHook(0.5, n=4)
+    H = [-sum(float(p) * math.log(float(p)) for p in row.softmax(0)) for row in logits[:4]]   # per image, literally
+    test_close(hook.loss(SimpleNamespace(logits=logits, yb=yb)), -0.5 * sum(H) / 4, eps=1e-5)
+    net = backbone("resnet18", "", 7); x, y = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8), torch.arange(8) % 7
+    r = cp_grad_ratio(net, x, y, n=4)
+    logits = net(normalize(x, "cpu")); params = list(net.parameters())
+    gn = lambda l: torch.cat([v.flatten() for v in torch.autograd.grad(l, params, retain_graph=True)]).norm()
+    b = 0.3 / r                                                         # the beta that makes the ratio 0.3
+    h = ConfidencePenaltyHook(b, n=4).loss(SimpleNamespace(logits=logits, yb=y))
+    test_close(gn(h) / gn(F.cross_entropy(logits, y)), 0.3, eps=1e-4)
 
 
 def test_run_df_grid_resumes():

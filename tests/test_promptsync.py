@@ -406,3 +406,23 @@ def test_expected_calibration_error_literal():
     assert expected_calibration_error(conf, correct) < 6
     test_close(expected_calibration_error(torch.ones(10), torch.arange(10) < 5), 50.0)         # sure, half wrong
     test_close(expected_calibration_error(torch.tensor([1 / 15, 1.0]), torch.tensor([False, True])), 100 / 30)
+
+
+def test_tpt_premise_matches_clip_and_tpt_selection():
+    from dg_literate.clip import load_clip
+    from dg_literate.toyworld import CLASSES, ToyWorld
+    c = load_clip("toyclip-vit", device="cpu"); m = freeze(c.model); names = list(CLASSES); w = ToyWorld(7, seed=5)
+    coop = MultimodalPrompts(m, c.tokenizer, n_ctx=4, depth=1, vision=False); ct = coop.class_tokens(names)
+    ims, y = [w.image("sketch", i) for i in range(7)], w.labels("sketch")
+    s = TTASetup(m, coop, ct, {}, None, {"sketch": ims}, {"sketch": list(range(7))}, c.preprocess)
+    r = tpt_premise(s, "sketch", y, n_views=8, top=0.25)
+    lit = dict(original=[], confident_mean=[], all_mean=[])       # literally: TPT's own selection, image by image
+    for i, im in enumerate(ims):
+        v = make_views(im, c.preprocess, 8, seed=i)
+        orig = adapt_logits(s, "CLIP", None, v, i, TTAConfig())           # the CLIP method's prediction
+        idx = confident(m, coop, v, ct, 0.25); test_eq(len(idx), 2)
+        p = coop.logits(m, v, ct).softmax(1)
+        lit["original"].append(int(orig.argmax() == y[i])); lit["all_mean"].append(int(p.mean(0).argmax() == y[i]))
+        lit["confident_mean"].append(int(p[idx].mean(0).argmax() == y[i]))
+    test_eq(r, {k: 100 * sum(v) / 7 for k, v in lit.items()})
+    test_eq(tpt_premise(s, "sketch", y[:3], n_views=8, top=0.25), {k: 100 * sum(v[:3]) / 3 for k, v in lit.items()})

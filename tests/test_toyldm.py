@@ -7,13 +7,30 @@ from dg_literate.core import known_failure
 import torch
 
 
+def test_perceptual_distance_is_lpips_eq1():
+    pd = Perceptual("toynet"); g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1, torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    test_close(pd(a, a), torch.zeros(3), eps=1e-6)
+    lit = torch.zeros(3)                                       # Eq. 1, literally: per layer, position and channel
+    for fa, fb in zip(pd.features(a), pd.features(b)):
+        for i in range(3):
+            C, H, W = fa.shape[1:]
+            for h in range(H):
+                for w in range(W):
+                    ua, ub = fa[i, :, h, w], fb[i, :, h, w]
+                    test_close(ua.norm(), 1.0, eps=1e-4)
+                    lit[i] += sum((ua[c] - ub[c]) ** 2 for c in range(C)) / (H * W)
+    test_close(pd(a, b), lit, eps=1e-4)
+    assert (pd(a, b) > 0.1).all() and not any(p.requires_grad for p in pd.parameters())
+
+
 def test_toyldm_roundtrip_and_img2img():
     import tempfile, shutil
     from pathlib import Path
     ldm = load_ldm("toyldm-tiny")  # built on first use, loaded with from_pretrained
     x, caps = ldm_batch(TOYLDM_TINY, 0)
     test_eq(x.shape[1:], (3, 64, 64))
-    test_eq(ldm.encode(x[:4]).shape, (4, 8, 8, 8))
+    test_eq(ldm.encode(x[:4]).shape, (4, 4, 16, 16))
     # any image size: resized to 64 px and back
     test_eq(ldm.img2img(x[:2, :, ::2, ::2], caps[:2], 0.5, 3).shape, (2, 3, 32, 32))
     out = ldm.img2img(x[:4], caps[:4], strength=0.5, steps=4)
@@ -25,7 +42,7 @@ def test_toyldm_roundtrip_and_img2img():
     test_eq(ldm.img2img(None, caps[:2], steps=3).shape, (2, 3, 64, 64))             # text-to-image
     with tempfile.TemporaryDirectory() as t:  # a copied folder loads by path
         shutil.copytree(ldm_dir("toyldm-tiny"), Path(t) / "m")
-        test_eq(load_ldm(str(Path(t) / "m")).encode(x[:1]).shape, (1, 8, 8, 8))
+        test_eq(load_ldm(str(Path(t) / "m")).encode(x[:1]).shape, (1, 4, 16, 16))
         (Path(t) / "empty").mkdir()
         test_fail(lambda: load_ldm(str(Path(t) / "empty")), contains="neither a toyldm folder")
 
