@@ -505,11 +505,11 @@ SIDE_BY_SIDE = {  # table -> (its target domains, [(paper, row name, metric key 
     "vision-language methods": (
         ("art_painting", "cartoon", "sketch"),
         [
-            ("promptstyler", "ZS-CLIP (PC), toyclip", "promptstyler/toyworld/ZS-CLIP (PC)/{d}"),
-            ("promptstyler", "PromptStyler, toyclip", "promptstyler/toyworld/PromptStyler/{d}"),
-            ("clap", "CLIP ZS(PC), toyclip", "clap/toyworld/CLIP/zs/PC/{d}"),
-            ("clap", "CLAP ZS(PC), toyclip", "clap/toyworld/CLAP/zs/PC/{d}"),
-            ("clap", "Im.Aug ZS(PC), toyclip", "clap/toyworld/Im.Aug/zs/PC/{d}"),
+            ("promptstyler", "ZS-CLIP (PC), toyclip-vit", "promptstyler/toyworld/ZS-CLIP (PC)/{d}"),
+            ("promptstyler", "PromptStyler, toyclip-vit", "promptstyler/toyworld/PromptStyler/{d}"),
+            ("clap", "CLIP ZS(PC), toyclip-vit", "clap/toyworld/CLIP/zs/PC/{d}"),
+            ("clap", "CLAP ZS(PC), toyclip-vit", "clap/toyworld/CLAP/zs/PC/{d}"),
+            ("clap", "Im.Aug ZS(PC), toyclip-vit", "clap/toyworld/Im.Aug/zs/PC/{d}"),
             *[
                 ("promptsync", f"{m}, toyclip-vit", f"promptsync/toyworld/{m}/{{d}}")
                 for m in ("CLIP", "TPT", "MaPLe", "MaPLe + TPT", "PromptAlign", "PromptSync", "PromptSync*")
@@ -531,6 +531,7 @@ SIDE_BY_SIDE = {  # table -> (its target domains, [(paper, row name, metric key 
                     ("ld", "latent distillation"),
                     ("aug", "online augmentation"),
                     ("df", "DomainFusion"),
+                    ("cp", "confidence penalty (the LD control)"),
                 )
             ],
         ],

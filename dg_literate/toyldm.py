@@ -25,7 +25,7 @@ class ToyLDMConfig:
     latent_channels: int = 4                 # 16x16x4 latents: 12x fewer numbers than the 64x64x3 image (SD: 48x; v2: 8x8x8)
     perceptual_weight: float = 0.1           # weight of the LPIPS-style term on `perceptual_net`'s features (v2: 0, MSE only)
     perceptual_net: str = "toynet"           # the frozen ImageNet-style ResNet-18 whose features it compares (SD: VGG-16)
-    unet_channels: tuple = (64, 128, 128)    # UNet2DConditionModel blocks, cross-attention in all but the last (v2: (64, 128))
+    unet_channels: tuple = (64, 128)         # UNet2DConditionModel blocks, cross-attention in all but the last (v1: (32, 64))
     text_model: str = "toyclip"              # whose text-token states condition the UNet (v2: toyclip-vit-v1; see the table below)
     text_len: int = 24                       # token states kept (captions are shorter)
     n_images: int = 16384                    # captioned images encoded once for the UNet (v1: 8192)

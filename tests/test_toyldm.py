@@ -95,16 +95,8 @@ def test_shipped_toyldm_gates_small():
     try: ldm = load_ldm("toyldm")
     except ShippedWeightsError as e: raise AssertionError(f"toyldm must ship with the package: {e}")
     r = ldm_gates(ldm, n=28, steps=10)
-    assert r["domain_t2i"] >= 55, r  # samples follow the prompt's domain
-    # the other gates fail on toyldm v2 (measured in section 5): reported as expected failures until a rebuild passes them
-    fails = {
-        k: round(r[k], 2)
-        for k, bar in [
-            ("recon_ratio", 0.85),
-            ("class_t2i", 55),
-            ("img2img_class_ratio", 0.65),
-            ("domain_img2img", 35),
-        ]
-        if r[k] < bar
-    }
-    if fails: known_failure(f"toyldm v2 misses its gates on a small sample: {fails}")
+    # the three gates toyldm v3 passes (section 5), at looser bars for the small sample
+    assert r["recon_ratio"] >= 0.85 and r["img2img_class_ratio"] >= 0.65 and r["domain_t2i"] >= 55, r
+    # the two it misses (measured in section 5): reported as expected failures until a rebuild passes them
+    fails = {k: round(r[k], 2) for k, bar in [("class_t2i", 55), ("domain_img2img", 35)] if r[k] < bar}
+    if fails: known_failure(f"toyldm v3 misses two gates on a small sample: {fails}")
