@@ -245,6 +245,8 @@ class DFConfig(DGModelConfig):
     def uses_ld(self): return self.method in ("ld", "df")
     @property
     def online(self): return self.method in ("aug", "df")
+    @property
+    def needs_ldm(self): return self.method not in ("erm", "cp")            # the LD control uses no LDM
 
 # %% ../nbs/50_domainfusion.ipynb #7754116c
 class LatentDistillationHook(Hook):
@@ -284,9 +286,11 @@ class ConfidencePenaltyHook(Hook):
     """$-\beta H(p_\theta)$ on the first `n` images of each batch (Pereyra et al., 2017), from the CE forward's
     probabilities: L_LD's control, a regularizer with no LDM in it."""
     def __init__(self, weight:float, n:int=8): self.weight, self.n = weight, n
+    @staticmethod
+    def neg_entropy(logits:torch.Tensor) -> torch.Tensor: # (n,K) -> scalar, -H(p) averaged over the images
+        logp = logits.log_softmax(1); return (logp.exp() * logp).sum(1).mean()
     def loss(self, tr):
-        logp = tr.logits[: min(self.n, len(tr.yb))].log_softmax(1)
-        return self.weight * (logp.exp() * logp).sum(1).mean()                  # -beta * H, H = -sum p log p
+        return self.weight * self.neg_entropy(tr.logits[: min(self.n, len(tr.yb))])    # -beta * H, H = -sum p log p
 
 # %% ../nbs/50_domainfusion.ipynb #3e43b082
 class SyntheticHook(Hook):
@@ -387,7 +391,7 @@ def train_df(ds, # a `DomainDataset`
     from dg_literate.toynet import backbone
     if cfg.method not in ("erm", "offline", "ld", "aug", "df", "cp"):
         raise ValueError(f"unknown method {cfg.method!r}: erm, offline, ld, aug, df, cp")
-    if cfg.method not in ("erm", "cp") and ldm is None:
+    if cfg.needs_ldm and ldm is None:
         raise ValueError(f"method {cfg.method!r} needs an LDM (load_ldm)")
     if cfg.split not in ("latent", "encoder"): raise ValueError(f"split {cfg.split!r}: 'latent' or 'encoder'")
     data = DomainData(ds, sources, targets, cfg.image_size, cfg.val_frac, cfg.seed, progress)
@@ -462,9 +466,9 @@ def cp_grad_ratio(model:nn.Module, x:torch.Tensor, y:torch.Tensor, # uint8 image
     "ρ_CP = ‖∇θ (−H(p_θ))‖ / ‖∇θ CE‖ at β = 1 on one batch: β = λ_LD ρ_LD / ρ_CP matches L_LD's gradient norm."
     dev = next(model.parameters()).device; model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    logits = model(normalize(x, dev)); logp = logits[:n].log_softmax(1)
+    logits = model(normalize(x, dev))
     g = lambda loss: torch.cat([v.flatten() for v in torch.autograd.grad(loss, params, retain_graph=True)]).norm()
-    return (g((logp.exp() * logp).sum(1).mean()) / g(F.cross_entropy(logits, y.to(dev)))).item()
+    return (g(ConfidencePenaltyHook.neg_entropy(logits[:n])) / g(F.cross_entropy(logits, y.to(dev)))).item()
 
 # %% ../nbs/50_domainfusion.ipynb #d8c4b59d
 _LDMS = {}  # (name, device) -> LDM, loaded once per process (or Ray worker)
@@ -476,7 +480,7 @@ def df_job(job:dict, # method, sources, targets, seed and cfg (a DFConfig as JSO
     from dg_literate.toyldm import load_ldm
     ds, ldm_name, device, progress = shared
     key = (ldm_name, str(device))
-    needs = job["method"] not in ("erm", "cp")                                # the LD control uses no LDM
+    needs = DFConfig(method=job["method"]).needs_ldm
     if needs and key not in _LDMS: _LDMS[key] = load_ldm(ldm_name, device)
     ldm = _LDMS[key] if needs else None
     r = train_df(ds, job["sources"], job["targets"], DFConfig(**job["cfg"]), ldm, device, progress, ckpt=ckpt)
