@@ -219,6 +219,7 @@ def encode_training_set(cfg:ToyLDMConfig, vae, clip, device=None):
     )
     return z, float(1 / z.std()), states, text_states(clip.model, clip.tokenizer, [""], cfg.text_len).cpu()
 
+# %% ../nbs/05_toyldm.ipynb #c3f9e5a0
 def train_denoiser(cfg:ToyLDMConfig, z, scale, states, empty, work:Path, device=None, progress:bool=True):
     """Phase 2: the UNet's epsilon-prediction on cached latents (resumable from `work`); returns (unet, sched,
     losses)."""
@@ -334,6 +335,12 @@ class _LatentCodec:
     def decode(self, z:torch.Tensor, size:int|None=None) -> torch.Tensor: # scaled latents -> uint8 (B,3,size,size)
         return _to_uint8(self.vae.decode(z.to(self.vae.dtype) / self.scale).sample, size)
 
+# %% ../nbs/05_toyldm.ipynb #a1f7c3e8
+def _frozen(cls, folder:Path, device) -> torch.nn.Module:
+    "A diffusers model `cls` read from `folder` in float32, on `device`, in eval mode, without gradients."
+    m = cls.from_pretrained(folder, torch_dtype=torch.float32, low_cpu_mem_usage=False)
+    return m.to(device).eval().requires_grad_(False)
+
 # %% ../nbs/05_toyldm.ipynb #af1089a5
 class ToyLDM(_LatentCodec):
     "The toy world's LDM, loaded from its diffusers folder, with toyclip as text encoder."
@@ -342,20 +349,8 @@ class ToyLDM(_LatentCodec):
         from dg_literate.clip import load_clip
         folder = Path(folder); meta = json.loads((folder/"ldm.json").read_text())
         self.device = torch.device(device or "cpu"); self.meta, self.scale = meta, meta["latent_scale"]
-        self.vae = (
-            AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32, low_cpu_mem_usage=False)
-            .to(self.device)
-            .eval()
-            .requires_grad_(False)
-        )
-        self.unet = (
-            UNet2DConditionModel.from_pretrained(
-                folder / "unet", torch_dtype=torch.float32, low_cpu_mem_usage=False
-            )
-            .to(self.device)
-            .eval()
-            .requires_grad_(False)
-        )
+        self.vae = _frozen(AutoencoderKL, folder/"vae", self.device)
+        self.unet = _frozen(UNet2DConditionModel, folder/"unet", self.device)
         self.scheduler = DDIMScheduler.from_pretrained(folder/"scheduler")
         self.clip = load_clip(meta["config"]["text_model"], device=self.device)
         self.text_len, self.resolution = meta["config"]["text_len"], self.vae.config.sample_size
@@ -525,6 +520,15 @@ def tiny_sd_folder(folder:Path|str, seed:int=0) -> Path:
     for f in ("vocab.json", "merges.txt"): (folder/f).unlink()
     return folder
 
+# %% ../nbs/05_toyldm.ipynb #b2e8d4f9
+@torch.no_grad()
+def _zero_shot_pred(model, x:torch.Tensor, W:torch.Tensor, batch:int=256) -> torch.Tensor: # uint8 (N,3,H,W) -> (N,)
+    "Zero-shot class indices of a CLIP `model` for images `x` against classifier weights W (K,D), in batches."
+    from dg_literate.toyclip import to_clip_input
+    dev = W.device
+    return torch.cat([(F.normalize(model.encode_image(to_clip_input(x[i:i + batch]).to(dev)), dim=-1) @ W.T)
+                      .argmax(1).cpu() for i in range(0, len(x), batch)])
+
 # %% ../nbs/05_toyldm.ipynb #e049c329
 @torch.no_grad()
 def ldm_gates(ldm, # a `ToyLDM`
@@ -538,19 +542,7 @@ def ldm_gates(ldm, # a `ToyLDM`
     cm = load_clip(judge, device=ldm.device); types = [IMAGE_TYPES[d] for d in DOMAINS]
     Wc = zero_shot_classifier(cm.model, cm.tokenizer, list(CLASSES), ["a photo of a {}"])
     Wd = zero_shot_classifier(cm.model, cm.tokenizer, types, ["a {} of an object"])
-    from dg_literate.toyclip import to_clip_input
-    def pred(x, W):
-        return torch.cat(
-            [
-                (
-                    F.normalize(cm.model.encode_image(to_clip_input(x[i : i + batch]).to(ldm.device)), dim=-1)
-                    @ W.T
-                )
-                .argmax(1)
-                .cpu()
-                for i in range(0, len(x), batch)
-            ]
-        )
+    pred = lambda x, W: _zero_shot_pred(cm.model, x, W, batch)
 
     run = lambda f, *a: torch.cat([f(*[v[i:i + batch] for v in a]) for i in range(0, len(a[0]), batch)])
     g, r = torch.Generator().manual_seed(seed), {}
